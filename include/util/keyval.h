@@ -16,6 +16,9 @@
 
 namespace nahanni {
 
+// Where options came from: some messages differ between the command line and QMP, as in QEMU.
+enum class OptionSource { CommandLine, Qmp };
+
 struct OptionList {
   std::vector<std::pair<std::string, OptionValue>> items;  // in the order given; repeats kept
   bool help = false;

@@ -1,0 +1,51 @@
+// The machine: RAM, address spaces, buses, and the reset and power paths. One per process.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hw/core/bus.h"
+#include "qom/object.h"
+
+namespace nahanni {
+
+class AddressSpace;
+
+struct MachineConfig {
+  uint64_t ram_size = 128ull << 20;
+  std::string memory_backend;  // -machine memory-backend=ID
+};
+
+class Machine : public Object {
+ public:
+  virtual Status init(const MachineConfig& config) = 0;
+  virtual std::vector<Bus*> buses() { return {}; }
+  Bus* find_bus(std::string_view name);
+  Bus* default_bus(std::string_view type);
+  // Resets every device (system_reset, guest reset).
+  virtual void reset();
+  // Guest physical memory and I/O ports; null on machines without them ("none").
+  virtual AddressSpace* memory() { return nullptr; }
+  virtual AddressSpace* io() { return nullptr; }
+  uint64_t ram_size() const { return ram_size_; }
+
+ protected:
+  uint64_t ram_size_ = 0;
+};
+
+inline constexpr std::string_view kMachineType = "machine";
+
+// Machine types answer to their name and aliases ("pc" is "pc-i440fx-7.2").
+struct MachineTypeInfo {
+  std::string name;        // QOM type is name + "-machine"
+  std::string description;
+  std::vector<std::string> aliases;
+  bool is_default = false;
+  bool hidden_alias_prefix = false;  // also answers to any "<name>-*" version name
+};
+
+Machine* current_machine();
+void set_current_machine(Machine* m);
+
+}  // namespace nahanni
