@@ -1,0 +1,233 @@
+#include "server.h"
+
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "util/log.h"
+#include "util/socket.h"
+
+namespace nahanni::ivshmem {
+
+IvshmemServer::IvshmemServer(EventLoop& loop, Config config, UniqueFd listener, SharedFd shared_memory)
+    : loop_(loop), config_(std::move(config)), listener_(std::move(listener)), shared_memory_(std::move(shared_memory)) {
+  set_nonblocking(listener_.get(), true);
+}
+
+void IvshmemServer::start() {
+  listener_watch_ = loop_.watch_fd(listener_.get(), EventLoop::kReadable, [this](uint32_t) { on_listener_ready(); });
+}
+
+bool IvshmemServer::allowed(const PeerCredentials& cred) const {
+  if (config_.allow_uids.empty() && config_.allow_gids.empty()) return true;
+  auto has = [](const std::vector<unsigned>& list, unsigned v) {
+    return std::find(list.begin(), list.end(), v) != list.end();
+  };
+  return has(config_.allow_uids, cred.uid) || has(config_.allow_gids, cred.gid);
+}
+
+void IvshmemServer::on_listener_ready() {
+  while (true) {
+    UniqueFd sock(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!sock) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: the listener stays readable, so pause instead of spinning.
+        log::warnf("cannot accept a new peer: {}", std::strerror(errno));
+        listener_watch_.set_events(0);
+        accept_retry_ = loop_.add_timer(std::chrono::milliseconds(100),
+                                        [this] { listener_watch_.set_events(EventLoop::kReadable); });
+      }
+      break;
+    }
+    admit(std::move(sock));
+    reap();
+  }
+}
+
+void IvshmemServer::admit(UniqueFd sock) {
+  auto cred = peer_credentials(sock.get());
+  if (!cred) {
+    log::warnf("refusing a peer: {}", cred.error().message());
+    return;
+  }
+  if (!allowed(*cred)) {
+    if (config_.verbose) log::infof("refusing peer pid {} uid {} gid {}: not allowed", cred->pid, cred->uid, cred->gid);
+    return;
+  }
+  if (peers_.size() >= config_.max_peers) {
+    log::warnf("refusing peer pid {}: already {} peers (--max-peers)", cred->pid, peers_.size());
+    return;
+  }
+  auto id = peers_.allocate_id();
+  if (!id) {
+    log::error("cannot allocate new client id");
+    return;
+  }
+
+  Peer peer;
+  peer.id = *id;
+  peer.sock = std::move(sock);
+  peer.credentials = *cred;
+  for (unsigned v = 0; v < config_.vectors; ++v) {
+    UniqueFd efd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!efd) {
+      log::warnf("refusing peer pid {}: cannot create eventfd: {}", cred->pid, std::strerror(errno));
+      return;
+    }
+    peer.vectors.push_back(make_shared_fd(std::move(efd)));
+  }
+
+  // Everyone else learns about the newcomer before the newcomer hears anything.
+  for (const auto& fd : peer.vectors) broadcast(peer.id, peer.id, fd);
+
+  std::vector<PeerVectors> others;
+  others.reserve(peers_.size());
+  for (auto& [other_id, other] : peers_) others.push_back(PeerVectors{other_id, other.vectors});
+  PeerVectors self{peer.id, peer.vectors};
+  peer.outbox = MessageQueue(config_.max_queue);
+  peer.outbox.raise_limit(greeting_length(others, self.vectors.size()));
+  bool fits = push_greeting(peer.outbox, shared_memory_, others, self);
+  (void)fits;  // the bound was raised by the greeting's length: it always fits
+
+  uint16_t new_id = peer.id;
+  int fd = peer.sock.get();
+  Peer& added = peers_.add(std::move(peer));
+  added.watch = loop_.watch_fd(fd, EventLoop::kReadable, [this, new_id](uint32_t ev) { on_peer_event(new_id, ev); });
+  inputs_.erase(new_id);
+  ++peers_served_;
+  if (config_.verbose)
+    log::infof("peer {} connected (pid {}, uid {}, gid {}, {} vectors)", new_id, cred->pid, cred->uid, cred->gid,
+               config_.vectors);
+  flush_all();
+}
+
+void IvshmemServer::queue(Peer& peer, int64_t value, const SharedFd& fd) {
+  if (!peer.outbox.push(value, fd))
+    doom(peer.id, fmt::format("it stopped reading ({} messages queued)", peer.outbox.size()));
+}
+
+void IvshmemServer::broadcast(uint16_t except, int64_t value, const SharedFd& fd) {
+  for (auto& [id, peer] : peers_)
+    if (id != except) queue(peer, value, fd);
+}
+
+void IvshmemServer::flush(Peer& peer) {
+  switch (peer.outbox.flush(peer.sock.get())) {
+    case MessageQueue::FlushResult::kEmpty:
+      if (peer.writable_watched) {
+        peer.watch.set_events(EventLoop::kReadable);
+        peer.writable_watched = false;
+      }
+      break;
+    case MessageQueue::FlushResult::kBlocked:
+      if (!peer.writable_watched) {
+        peer.watch.set_events(EventLoop::kReadable | EventLoop::kWritable);
+        peer.writable_watched = true;
+      }
+      break;
+    case MessageQueue::FlushResult::kError:
+      if (errno == EPIPE || errno == ECONNRESET)
+        doom(peer.id, "");
+      else
+        doom(peer.id, fmt::format("cannot send: {}", std::strerror(errno)));
+      break;
+  }
+}
+
+void IvshmemServer::flush_all() {
+  for (auto& [id, peer] : peers_)
+    if (!peer.outbox.empty()) flush(peer);
+}
+
+void IvshmemServer::doom(uint16_t id, std::string reason) {
+  for (const auto& d : doomed_)
+    if (d.first == id) return;
+  doomed_.emplace_back(id, std::move(reason));
+}
+
+void IvshmemServer::reap() {
+  while (!doomed_.empty()) {
+    while (!doomed_.empty()) {
+      auto [id, reason] = std::move(doomed_.back());
+      doomed_.pop_back();
+      auto peer = peers_.remove(id);
+      if (!peer) continue;
+      inputs_.erase(id);
+      if (!reason.empty())
+        log::warnf("dropping peer {}: {}", id, reason);
+      else if (config_.verbose)
+        log::infof("peer {} disconnected", id);
+      // The id is free again only now, after every remaining queue holds the departure.
+      broadcast(id, id, nullptr);
+    }
+    flush_all();
+  }
+}
+
+void IvshmemServer::on_peer_event(uint16_t id, uint32_t revents) {
+  Peer* peer = peers_.find(id);
+  if (!peer) return;
+  if (revents & EventLoop::kWritable) flush(*peer);
+  if (revents & (EventLoop::kReadable | EventLoop::kHangup | EventLoop::kError)) read_requests(*peer);
+  reap();
+}
+
+void IvshmemServer::read_requests(Peer& peer) {
+  MessageReader& reader = inputs_[peer.id];
+  std::byte buf[64];
+  while (true) {
+    std::vector<UniqueFd> fds;
+    ssize_t n = recv_with_fds(peer.sock.get(), buf, fds, 4);
+    if (n == 0) return doom(peer.id, "");
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == ECONNRESET) return doom(peer.id, "");
+      return doom(peer.id, fmt::format("cannot read: {}", std::strerror(errno)));
+    }
+    if (!fds.empty()) return doom(peer.id, "it sent a file descriptor");
+    if (auto st = reader.feed(std::span<const std::byte>(buf, static_cast<size_t>(n))); !st)
+      return doom(peer.id, st.error().message());
+    while (auto msg = reader.next()) {
+      if (msg->value < 1 || msg->value > config_.max_vectors)
+        return doom(peer.id, fmt::format("it asked for {} vectors (max is {})", msg->value, config_.max_vectors));
+      grow_vectors(peer, static_cast<unsigned>(msg->value));
+    }
+  }
+}
+
+void IvshmemServer::grow_vectors(Peer& peer, unsigned wanted) {
+  while (peer.vectors.size() < wanted) {
+    UniqueFd efd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!efd) return doom(peer.id, fmt::format("cannot create eventfd: {}", std::strerror(errno)));
+    SharedFd fd = make_shared_fd(std::move(efd));
+    peer.vectors.push_back(fd);
+    broadcast(peer.id, peer.id, fd);
+    // Its own growth is owed to it beyond any bound: it asked for it.
+    peer.outbox.raise_limit(1);
+    queue(peer, peer.id, fd);
+  }
+  if (config_.verbose) log::infof("peer {} now has {} vectors", peer.id, peer.vectors.size());
+  flush_all();
+}
+
+void IvshmemServer::dump_status(std::FILE* out) {
+  uint64_t total = 0;
+  for (auto& [id, peer] : peers_) total += peer.outbox.bytes_sent();
+  fmt::print(out, "ivshmem-server status: {} peers, {} connected since start, shared memory {} of {} bytes\n",
+             peers_.size(), peers_served_, config_.shm_description, config_.shm_size);
+  for (auto& [id, peer] : peers_)
+    fmt::print(out, "peer {}: pid {} uid {} gid {} vectors {} queued {} sent {} bytes\n", id, peer.credentials.pid,
+               peer.credentials.uid, peer.credentials.gid, peer.vectors.size(), peer.outbox.size(),
+               peer.outbox.bytes_sent());
+  fmt::print(out, "total sent to connected peers: {} bytes\n", total);
+  std::fflush(out);
+}
+
+}  // namespace nahanni::ivshmem

@@ -1,0 +1,82 @@
+// The ivshmem server proper: accepts peers on a listening unix socket, gives each an id and
+// its eventfds, and keeps every peer's view of the others up to date. One epoll loop, no
+// per-peer threads, and never a blocking write: each peer has a bounded outbox, and a peer
+// whose outbox overflows is dropped (its departure announced to the others like any other).
+//
+// Extension (wire compatible): a peer may send one 8-byte little-endian int64 N asking for
+// N vectors in all (1..max_vectors). If N exceeds what it has, the server creates the extra
+// eventfds and sends them as more "own id + fd" messages to it and "its id + fd" messages to
+// the others, exactly as the protocol announces vectors. QEMU's peers never send anything,
+// and get the default -n vectors.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "contrib/ivshmem-protocol/message-queue.h"
+#include "contrib/ivshmem-protocol/message-reader.h"
+#include "peer-table.h"
+#include "util/event-loop.h"
+#include "util/fd.h"
+
+namespace nahanni::ivshmem {
+
+class IvshmemServer {
+ public:
+  struct Config {
+    unsigned vectors = 1;
+    unsigned max_vectors = 64;
+    unsigned max_peers = 65536;
+    size_t max_queue = 4096;
+    std::vector<unsigned> allow_uids;
+    std::vector<unsigned> allow_gids;
+    bool verbose = false;
+    std::string shm_description;  // for the status dump
+    uint64_t shm_size = 0;
+  };
+
+  // `listener` must be a listening unix stream socket; it is made non-blocking.
+  IvshmemServer(EventLoop& loop, Config config, UniqueFd listener, SharedFd shared_memory);
+  IvshmemServer(const IvshmemServer&) = delete;
+  IvshmemServer& operator=(const IvshmemServer&) = delete;
+
+  void start();
+  // One line per peer: id, pid, uid, gid, vectors, messages queued, bytes sent.
+  void dump_status(std::FILE* out);
+  size_t peer_count() const { return peers_.size(); }
+
+ private:
+  struct PeerInput {
+    MessageReader reader;
+  };
+
+  void on_listener_ready();
+  void admit(UniqueFd sock);
+  bool allowed(const PeerCredentials& cred) const;
+  void on_peer_event(uint16_t id, uint32_t revents);
+  void read_requests(Peer& peer);
+  void grow_vectors(Peer& peer, unsigned wanted);
+  // Queues a message for every peer but `except`; a peer over its bound is doomed.
+  void broadcast(uint16_t except, int64_t value, const SharedFd& fd);
+  void queue(Peer& peer, int64_t value, const SharedFd& fd);
+  void flush(Peer& peer);
+  void flush_all();
+  void doom(uint16_t id, std::string reason);
+  // Removes doomed peers, announcing each departure, until none is left.
+  void reap();
+
+  EventLoop& loop_;
+  Config config_;
+  UniqueFd listener_;
+  SharedFd shared_memory_;
+  EventLoop::Handle listener_watch_;
+  EventLoop::Handle accept_retry_;
+  PeerTable peers_;
+  std::map<uint16_t, MessageReader> inputs_;
+  std::vector<std::pair<uint16_t, std::string>> doomed_;
+  uint64_t peers_served_ = 0;
+};
+
+}  // namespace nahanni::ivshmem
