@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,13 +83,15 @@ class TempDir {
   std::string path_;
 };
 
+struct SubprocessOptions {
+  int listen_fd = -1;  // passed as fd 3 with LISTEN_FDS=1 and LISTEN_PID set (systemd style)
+  std::string stdin_text;
+};
+
 // A child process with stdout and stderr captured in files.
 class Subprocess {
  public:
-  struct Options {
-    int listen_fd = -1;  // passed as fd 3 with LISTEN_FDS=1 and LISTEN_PID set (systemd style)
-    std::string stdin_text;
-  };
+  using Options = SubprocessOptions;
 
   Subprocess(std::vector<std::string> argv, const TempDir& dir, Options options = {}) {
     static int counter = 0;
@@ -109,7 +112,10 @@ class Subprocess {
       ::dup2(out, 1);
       ::dup2(err, 2);
       if (options.listen_fd >= 0) {
-        ::dup2(options.listen_fd, 3);
+        if (options.listen_fd == 3)
+          ::fcntl(3, F_SETFD, 0);  // dup2 onto itself would keep close-on-exec
+        else
+          ::dup2(options.listen_fd, 3);
         ::setenv("LISTEN_FDS", "1", 1);
         ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
       }
