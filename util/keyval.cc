@@ -1,7 +1,9 @@
 #include "util/keyval.h"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cctype>
 
 namespace nahanni {
@@ -100,13 +102,17 @@ Result<OptionList> parse_keyval(std::string_view text, std::string_view implied_
     } else if (name.empty()) {
       // An empty item (",,," at the start of a list) carries nothing.
       continue;
-    } else if (name.size() > 2 && name.starts_with("no")) {
-      std::string key = name.substr(2);
-      list.warnings.push_back("short-form boolean option '" + name + "' deprecated\nPlease use " + key + "=off instead");
-      list.items.emplace_back(std::move(key), OptionValue::from_text("off"));
     } else {
-      list.warnings.push_back("short-form boolean option '" + name + "' deprecated\nPlease use " + name + "=on instead");
-      list.items.emplace_back(std::move(name), OptionValue::from_text("on"));
+      // "noX" is X=off; a bare "no" is the empty key set off, as QEMU reads it.
+      bool negated = name.starts_with("no");
+      std::string key = negated ? name.substr(2) : name;
+      std::string_view value = negated ? "off" : "on";
+      // The TCP option is spelled "nodelay" in its modern form, so the hint names that.
+      std::string advice = key == "delay" ? fmt::format("nodelay={}", negated ? "on" : "off")
+                                          : fmt::format("{}={}", key, value);
+      list.warnings.push_back(
+          fmt::format("short-form boolean option '{}' deprecated\nPlease use {} instead", name, advice));
+      list.items.emplace_back(std::move(key), OptionValue::from_text(std::string(value)));
     }
   }
   return list;
@@ -114,16 +120,39 @@ Result<OptionList> parse_keyval(std::string_view text, std::string_view implied_
 
 Result<OptionList> parse_json_object(std::string_view text) {
   nlohmann::ordered_json j;
+  // nlohmann keeps the last of duplicate keys; QEMU's parser rejects them, so track keys per object.
+  std::vector<std::vector<std::string>> open_objects;
+  bool duplicate_key = false;
+  auto track_keys = [&](int, nlohmann::ordered_json::parse_event_t event, nlohmann::ordered_json& parsed) {
+    using E = nlohmann::ordered_json::parse_event_t;
+    if (event == E::object_start) {
+      open_objects.emplace_back();
+    } else if (event == E::object_end) {
+      if (!open_objects.empty()) open_objects.pop_back();
+    } else if (event == E::key && !open_objects.empty()) {
+      auto& keys = open_objects.back();
+      const auto& key = parsed.get_ref<const std::string&>();
+      if (std::find(keys.begin(), keys.end(), key) != keys.end()) duplicate_key = true;
+      keys.push_back(key);
+    }
+    return true;
+  };
   try {
-    j = nlohmann::ordered_json::parse(text);
+    j = nlohmann::ordered_json::parse(text, track_keys);
+  } catch (const nlohmann::json::out_of_range&) {
+    // A number beyond double's range (1e999). QEMU reads it as infinity and fails the property's
+    // type check later; failing here instead keeps the value from ever reaching a property.
+    return Error("JSON parse error, number out of range");
   } catch (const nlohmann::json::parse_error& e) {
-    // nlohmann's byte position tells us whether input ended early or had trailing garbage.
-    if (e.byte >= text.size()) return Error("JSON parse error, premature EOI");
+    // nlohmann says "...; expected end of input" when a complete value is followed by more text
+    // (even a single character, whose error position is then the end of the input).
     std::string_view msg = e.what();
-    if (msg.find("end of input") != std::string_view::npos && msg.find("expected end of input") != std::string_view::npos)
+    if (msg.find("; expected end of input") != std::string_view::npos)
       return Error("Expecting at most one JSON value");
+    if (e.byte >= text.size()) return Error("JSON parse error, premature EOI");
     return Error("JSON parse error, invalid JSON syntax");
   }
+  if (duplicate_key) return Error("JSON parse error, duplicate key");
   if (!j.is_object()) return Error("JSON value must be an object");
   OptionList list;
   list.from_json = true;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <limits>
@@ -17,22 +18,31 @@ Error type_error(std::string_view name, std::string_view expected) {
 
 bool is_json(const OptionValue& v) { return v.kind != OptionValue::Kind::Text; }
 
-// strtoull/strtoll with base 0, whole string, no sign for unsigned.
-std::optional<uint64_t> text_to_u64(const std::string& s) {
-  if (s.empty() || s[0] == '-' || s[0] == '+' || std::isspace(static_cast<unsigned char>(s[0]))) return std::nullopt;
+// Integers as QEMU's string input reads them (strtoull/strtoll, base 0): leading blanks and a
+// sign allowed, nothing after the digits. nullopt when not a number or beyond 64 bits.
+struct ParsedUnsigned {
+  uint64_t value;
+  bool negative;  // "-N": QEMU wraps it; we only accept "-0"
+};
+std::optional<ParsedUnsigned> text_to_u64(const std::string& s) {
+  size_t first = s.find_first_not_of(" \t\n\v\f\r");
+  if (first == std::string::npos) return std::nullopt;
+  bool negative = s[first] == '-';
+  size_t digits = first + (negative || s[first] == '+' ? 1 : 0);
+  if (digits >= s.size() || !std::isdigit(static_cast<unsigned char>(s[digits]))) return std::nullopt;
   errno = 0;
   char* end = nullptr;
-  unsigned long long v = std::strtoull(s.c_str(), &end, 0);
+  unsigned long long v = std::strtoull(s.c_str() + digits, &end, 0);
   if (errno != 0 || *end != '\0') return std::nullopt;
-  return v;
+  return ParsedUnsigned{v, negative};
 }
 
 std::optional<int64_t> text_to_i64(const std::string& s) {
-  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return std::nullopt;
+  if (s.find_first_not_of(" \t\n\v\f\r") == std::string::npos) return std::nullopt;
   errno = 0;
   char* end = nullptr;
   long long v = std::strtoll(s.c_str(), &end, 0);
-  if (errno != 0 || *end != '\0') return std::nullopt;
+  if (errno != 0 || end == s.c_str() || *end != '\0') return std::nullopt;
   return v;
 }
 
@@ -89,18 +99,11 @@ Result<uint64_t> parse_uint_value(std::string_view name, const OptionValue& v, u
   uint64_t value = 0;
   switch (v.kind) {
     case OptionValue::Kind::Text: {
-      if (!v.text.empty() && v.text[0] == '-') {
-        if (text_to_i64(v.text)) return Error::format("Parameter '{}' expects {}", name, type_name);
-        return Error::format("Parameter '{}' expects integer", name);
-      }
+      // Not a number, or beyond 64 bits: "expects integer"; a number out of range: the type.
       auto parsed = text_to_u64(v.text);
-      if (!parsed) {
-        // Digits that overflow 64 bits are a range error, anything else is not a number.
-        bool digits = !v.text.empty() && v.text.find_first_not_of("0123456789") == std::string::npos;
-        if (digits) return Error::format("Parameter '{}' expects {}", name, type_name);
-        return Error::format("Parameter '{}' expects integer", name);
-      }
-      value = *parsed;
+      if (!parsed) return Error::format("Parameter '{}' expects integer", name);
+      if (parsed->negative && parsed->value != 0) return Error::format("Parameter '{}' expects {}", name, type_name);
+      value = parsed->value;
       break;
     }
     case OptionValue::Kind::JsonUInt: value = v.uinteger; break;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -27,14 +28,19 @@ int suffix_shift(char c) {
 }  // namespace
 
 std::optional<uint64_t> parse_size(std::string_view text, uint64_t default_unit) {
+  // Leading blanks and a '+' are accepted, as strtoull (and so QEMU) reads numbers; '-' never.
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text[0]))) text.remove_prefix(1);
+  if (!text.empty() && text[0] == '+') text.remove_prefix(1);
   if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return std::nullopt;
 
   if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
     std::string digits(text.substr(2));
-    if (digits.empty() || digits.size() > 16) return std::nullopt;
     for (char c : digits)
       if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;  // no suffix on hex
-    return std::strtoull(digits.c_str(), nullptr, 16);
+    errno = 0;
+    uint64_t value = std::strtoull(digits.c_str(), nullptr, 16);
+    if (errno == ERANGE) return std::nullopt;
+    return value;
   }
 
   size_t i = 0;
@@ -44,19 +50,21 @@ std::optional<uint64_t> parse_size(std::string_view text, uint64_t default_unit)
   if (i < text.size() && text[i] == '.') {
     size_t start = ++i;
     while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
-    fraction = text.substr(start, i - start);
-    if (fraction.empty()) return std::nullopt;
+    fraction = text.substr(start, i - start);  // may be empty: "1." and "1.M" are whole numbers
   }
   std::string_view rest = text.substr(i);
 
   uint64_t unit = default_unit;
+  int shift = 0;
   if (!rest.empty()) {
     if (rest.size() != 1) return std::nullopt;
-    int shift = suffix_shift(rest[0]);
+    shift = suffix_shift(rest[0]);
     if (shift < 0) return std::nullopt;
     unit = uint64_t{1} << shift;
   }
-  if (!fraction.empty() && rest.empty()) return std::nullopt;  // "1.5" means nothing in bytes
+  // A fraction needs a multiplier suffix ("1.5M"); "1.5", "1.5B" are rejected, "1.0" is 1.
+  if (fraction.find_first_not_of('0') == std::string_view::npos) fraction = {};
+  if (!fraction.empty() && shift == 0) return std::nullopt;
 
   // Whole part, with overflow checks.
   uint64_t value = 0;

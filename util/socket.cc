@@ -135,6 +135,7 @@ ssize_t recv_with_fds(int sock, std::span<std::byte> buf, std::vector<UniqueFd>&
     n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return n;
+  size_t first_new = fds.size();
   for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
     if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -144,6 +145,8 @@ ssize_t recv_with_fds(int sock, std::span<std::byte> buf, std::vector<UniqueFd>&
       fds.emplace_back(fd);
     }
   }
+  // Part of the descriptors were dropped by the kernel: the rest are no use to the protocol.
+  if (msg.msg_flags & MSG_CTRUNC) fds.erase(fds.begin() + static_cast<ptrdiff_t>(first_new), fds.end());
   return n;
 }
 
