@@ -37,12 +37,14 @@ Result<UniqueFd> unix_listen(const std::string& path, int backlog) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return Error::format("Failed to create socket: {}", std::strerror(errno));
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-    // A socket file nobody listens on is stale: remove it and try once more.
+    // A socket file nobody listens on is stale: remove it and try once more. The probes below
+    // may change errno, so report the bind's own error unless the retry fails.
+    int bind_errno = errno;
     struct stat st{};
-    bool stale = errno == EADDRINUSE && ::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
+    bool stale = bind_errno == EADDRINUSE && ::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
                  !unix_connect(path).ok();
-    if (!stale || ::unlink(path.c_str()) < 0 ||
-        ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+    if (!stale) return Error::format("Failed to bind socket to {}: {}", path, std::strerror(bind_errno));
+    if (::unlink(path.c_str()) < 0 || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
       return Error::format("Failed to bind socket to {}: {}", path, std::strerror(errno));
   }
   if (::listen(fd.get(), backlog) < 0) return Error::format("Failed to listen on socket: {}", std::strerror(errno));
@@ -135,18 +137,20 @@ ssize_t recv_with_fds(int sock, std::span<std::byte> buf, std::vector<UniqueFd>&
     n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return n;
-  size_t first_new = fds.size();
+  // CMSG_SPACE rounds up, so the kernel may deliver a few more than max_fds: close those.
+  size_t received = 0;
   for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
     if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < count; ++i) {
       int fd;
       std::memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof fd);
-      fds.emplace_back(fd);
+      if (received++ < max_fds)
+        fds.emplace_back(fd);
+      else
+        UniqueFd{fd}.reset();
     }
   }
-  // Part of the descriptors were dropped by the kernel: the rest are no use to the protocol.
-  if (msg.msg_flags & MSG_CTRUNC) fds.erase(fds.begin() + static_cast<ptrdiff_t>(first_new), fds.end());
   return n;
 }
 

@@ -23,7 +23,8 @@ void set_nonblocking(int fd, bool on);
 // sendmsg with optional descriptors. Returns bytes sent, or -1 with errno (EAGAIN included).
 ssize_t send_with_fds(int sock, std::span<const std::byte> data, std::span<const int> fds);
 // recvmsg that collects passed descriptors (owned, close-on-exec) into `fds`.
-// Returns bytes read (0 at EOF), or -1 with errno. Truncated control data closes what arrived.
+// Returns bytes read (0 at EOF), or -1 with errno. At most `max_fds` are kept; any others the
+// sender passed are closed.
 ssize_t recv_with_fds(int sock, std::span<std::byte> buf, std::vector<UniqueFd>& fds, size_t max_fds = 16);
 
 // The uid/gid/pid of the peer of a unix socket.

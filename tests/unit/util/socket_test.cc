@@ -183,7 +183,7 @@ TEST_F(SocketTest, received_descriptors_are_appended) {
   EXPECT_EQ(got.size(), 2u);
 }
 
-TEST_F(SocketTest, truncated_descriptor_list_closes_what_arrived) {
+TEST_F(SocketTest, descriptors_beyond_max_fds_are_closed_by_the_kernel) {
   Pair s;
   int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   UniqueFd null_fd(fd);
@@ -192,8 +192,9 @@ TEST_F(SocketTest, truncated_descriptor_list_closes_what_arrived) {
   std::vector<UniqueFd> got;
   std::byte buf[8];
   EXPECT_EQ(recv_with_fds(s.b.get(), buf, got, /*max_fds=*/1), 1);
-  EXPECT_TRUE(got.empty());
-  // TearDown's leak check proves nothing stayed open.
+  EXPECT_EQ(got.size(), 1u);  // the caller still sees that descriptors were sent
+  got.clear();
+  // TearDown's leak check proves the other two were not left open.
 }
 
 TEST_F(SocketTest, recv_at_eof_returns_zero) {
