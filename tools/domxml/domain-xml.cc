@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace nahanni::domxml {
 namespace {
@@ -304,16 +305,38 @@ std::string trim_newline(std::string s) {
   return s;
 }
 
+// libxml2 reports every error it meets; libvirt keeps the first (later ones are usually
+// consequences). This collects it while the guard lives, and restores libxml2's default.
+class FirstXmlError {
+ public:
+  FirstXmlError() { xmlSetStructuredErrorFunc(this, &FirstXmlError::record); }
+  ~FirstXmlError() { xmlSetStructuredErrorFunc(nullptr, nullptr); }
+  FirstXmlError(const FirstXmlError&) = delete;
+  FirstXmlError& operator=(const FirstXmlError&) = delete;
+
+  const std::optional<std::pair<int, std::string>>& first() const { return first_; }
+
+ private:
+  static void record(void* self, xmlErrorPtr err) {
+    auto* me = static_cast<FirstXmlError*>(self);
+    if (!err || err->level == XML_ERR_WARNING || me->first_) return;
+    me->first_.emplace(err->line, trim_newline(err->message ? err->message : "unknown error"));
+  }
+
+  std::optional<std::pair<int, std::string>> first_;
+};
+
 }  // namespace
 
 Result<DomainShmems> parse_domain_xml(std::string_view text, std::string_view source_name) {
-  xmlResetLastError();
-  XmlDocument doc(xmlReadMemory(text.data(), static_cast<int>(text.size()), nullptr, nullptr,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
-  if (!doc) {
-    const xmlError* err = xmlGetLastError();
-    if (!err || !err->message) return Error(fmt::format("{}: failed to parse XML document", source_name));
-    return Error(fmt::format("{}:{}: {}", source_name, err->line, trim_newline(err->message)));
+  // libxml2 refuses an empty buffer before it starts parsing, so it has nothing to report.
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    return Error(fmt::format("{}:1: Document is empty", source_name));
+  FirstXmlError errors;
+  XmlDocument doc(xmlReadMemory(text.data(), static_cast<int>(text.size()), nullptr, nullptr, XML_PARSE_NONET));
+  if (!doc || errors.first()) {
+    if (!errors.first()) return Error(fmt::format("{}: failed to parse XML document", source_name));
+    return Error(fmt::format("{}:{}: {}", source_name, errors.first()->first, errors.first()->second));
   }
   xmlNode* root = xmlDocGetRootElement(doc.get());
   if (!root) return Error(fmt::format("{}: failed to parse XML document", source_name));
