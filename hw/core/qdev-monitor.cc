@@ -25,7 +25,26 @@ std::string next_anon_name() {
   }
 }
 
+struct GlobalProperty {
+  std::string driver, property;
+  OptionValue value;
+};
+std::vector<GlobalProperty>& globals() {
+  static std::vector<GlobalProperty> g;
+  return g;
+}
+
 }  // namespace
+
+Status qdev_add_global(std::string_view text) {
+  size_t dot = text.find('.');
+  size_t eq = text.find('=');
+  if (dot == std::string_view::npos || eq == std::string_view::npos || dot > eq || dot == 0 || eq == dot + 1)
+    return Error::format("Invalid format: expected DRIVER.PROPERTY=VALUE");
+  globals().push_back({std::string(text.substr(0, dot)), std::string(text.substr(dot + 1, eq - dot - 1)),
+                       OptionValue::from_text(std::string(text.substr(eq + 1)))});
+  return {};
+}
 
 Device* find_device(std::string_view id_or_path) {
   Object* obj = id_or_path.starts_with("/") ? resolve_path(id_or_path) : peripheral().child(id_or_path);
@@ -70,6 +89,11 @@ Result<Device*> device_add(OptionList opts, OptionSource source, bool hotplug) {
   std::unique_ptr<Object> obj = registry.create(type_name);
   auto* dev = static_cast<Device*>(obj.get());
   dev->set_id(id);
+  for (const GlobalProperty& g : globals()) {
+    if (!registry.is_a(type_name, g.driver)) continue;
+    if (!dev->find_property(g.property)) return Error::format("Property '{}.{}' not found", type_name, g.property);
+    NN_TRY(dev->set_property(g.property, g.value));
+  }
   for (const auto& [key, value] : opts.items) {
     if (!dev->find_property(key)) return Error::format("Property '{}.{}' not found", type_name, key);
     NN_TRY(dev->set_property(key, source == OptionSource::Qmp ? value.lenient() : value));

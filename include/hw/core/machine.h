@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,11 @@ class Machine : public Object {
   virtual AddressSpace* io() { return nullptr; }
   uint64_t ram_size() const { return ram_size_; }
 
+  // What the guest asks for (reset register, ACPI sleep, triple fault): the run-state layer
+  // installs these; devices call them and never exit the process themselves.
+  std::function<void()> on_guest_reset;
+  std::function<void()> on_guest_poweroff;
+
  protected:
   uint64_t ram_size_ = 0;
 };
@@ -42,7 +48,20 @@ struct MachineTypeInfo {
   std::string description;
   std::vector<std::string> aliases;
   bool is_default = false;
-  bool hidden_alias_prefix = false;  // also answers to any "<name>-*" version name
+  // Also answers to any name with this prefix ("pc-i440fx-" covers every versioned pc name).
+  std::string version_prefix;
+  std::string qom_type() const { return name + "-machine"; }
+};
+
+void register_machine_type(MachineTypeInfo info);
+// By name, alias or versioned name; nullptr when unknown.
+const MachineTypeInfo* find_machine_type(std::string_view name);
+const std::vector<MachineTypeInfo>& machine_types();
+// "-machine help" text.
+std::string machine_list_help();
+
+struct MachineTypeRegistration {
+  explicit MachineTypeRegistration(MachineTypeInfo info) { register_machine_type(std::move(info)); }
 };
 
 Machine* current_machine();

@@ -17,6 +17,9 @@ Status device_del(std::string_view id_or_path);
 // Unrealizes, unplugs and destroys a device, then emits DEVICE_DELETED.
 void device_remove(Device& dev);
 Device* find_device(std::string_view id_or_path);
+// -global DRIVER.PROP=VALUE: a default applied to every new device of DRIVER (or a subtype),
+// before the device's own properties.
+Status qdev_add_global(std::string_view text);
 // "-device help" and "-device TYPE,help".
 std::string device_list_help();
 Result<std::string> device_type_help(std::string_view type);

@@ -1,0 +1,62 @@
+#include "backends/hostmem.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "qom/property.h"
+#include "qom/type.h"
+#include "qom/user-creatable.h"
+
+namespace nahanni {
+
+HostMemoryBackend::~HostMemoryBackend() {
+  if (host_) ::munmap(host_, size_);
+}
+
+Status HostMemoryBackend::complete() {
+  if (size_ == 0) return Error::format("property 'size' of {} doesn't take value '0'", type_name());
+  // mmap cannot describe more than the address space; refuse before trying.
+  if (size_ > (uint64_t{1} << 47)) return Error::format("size {} is too large for {}", size_, type_name());
+  return allocate();
+}
+
+Status HostMemoryBackend::map(int prot, int flags) {
+  if (prealloc_) flags |= MAP_POPULATE;
+  if (!reserve_ || !prealloc_) flags |= fd_ ? 0 : MAP_NORESERVE;
+  void* p = ::mmap(nullptr, size_, prot, flags, fd_.get(), 0);
+  if (p == MAP_FAILED) return Error::format("cannot map {} bytes of guest memory for '{}': {}", size_, name(), std::strerror(errno));
+  host_ = static_cast<uint8_t*>(p);
+  if (!dump_) ::madvise(host_, size_, MADV_DONTDUMP);
+  if (merge_) ::madvise(host_, size_, MADV_MERGEABLE);
+  return {};
+}
+
+PropertyInfo host_memory_backend_share_property(bool default_value) {
+  return bool_property<HostMemoryBackend>("share", &HostMemoryBackend::share_,
+                                          "Mark the memory as private to QEMU or shared", default_value);
+}
+
+std::vector<PropertyInfo> host_memory_backend_properties() {
+  using B = HostMemoryBackend;
+  return {
+      size_property<B>("size", &B::size_, "Size of the memory region (ex: 500M)"),
+      host_memory_backend_share_property(false),
+      bool_property<B>("prealloc", &B::prealloc_, "Preallocate memory", false),
+      bool_property<B>("dump", &B::dump_, "Set to 'off' to exclude from core dump", true),
+      bool_property<B>("merge", &B::merge_, "Mark memory as mergeable", true),
+      bool_property<B>("reserve", &B::reserve_, "Reserve swap space (or huge pages) if applicable", true),
+  };
+}
+
+namespace {
+const TypeRegistration kBackendType{TypeInfo{.name = std::string(kMemoryBackendType),
+                                             .parent = "object",
+                                             .abstract = true,
+                                             .interfaces = {std::string(kUserCreatable)},
+                                             .properties = host_memory_backend_properties()}};
+}  // namespace
+
+}  // namespace nahanni

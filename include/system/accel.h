@@ -1,0 +1,33 @@
+// Accelerators run the guest: "qtest" (no CPU; a test drives devices), "kvm" (real vCPUs), and
+// "tcg" accepted for command-line compatibility but not provided. Devices never talk to an
+// accelerator directly: they get MSI delivery through the machine's MSI window, and the
+// accelerator may offer fast paths (ioeventfd, irqfd) through the hooks below.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "qom/object.h"
+
+namespace nahanni {
+
+class Machine;
+
+class Accelerator : public Object {
+ public:
+  virtual Status init(Machine& machine) = 0;
+  // A message-signalled interrupt written by a device (address/data as in the MSI-X table).
+  virtual void deliver_msi(uint64_t address, uint32_t data) = 0;
+  // Starts guest execution (vCPUs); qtest has none.
+  virtual Status start() { return {}; }
+  virtual void stop() {}
+  virtual bool has_cpus() const { return false; }
+};
+
+inline constexpr std::string_view kAccelType = "accel";
+
+Accelerator* current_accel();
+void set_current_accel(Accelerator* accel);
+
+}  // namespace nahanni

@@ -1,0 +1,121 @@
+// Guest address spaces. A MemoryRegion is RAM (a host pointer, possibly backed by an fd), MMIO/PIO
+// with read/write callbacks, or a container of subregions at offsets with priorities. An
+// AddressSpace flattens its root region into ranges and dispatches any access to them; listeners
+// (the KVM accelerator) are told when RAM ranges appear and disappear.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace nahanni {
+
+struct MemoryRegionOps {
+  std::function<uint64_t(uint64_t offset, unsigned size)> read;
+  std::function<void(uint64_t offset, uint64_t value, unsigned size)> write;
+  // Sizes the callbacks handle; other accesses are split (larger) or widened (smaller).
+  unsigned min_access = 1;
+  unsigned max_access = 8;
+};
+
+class MemoryRegion {
+ public:
+  enum class Kind { Ram, Io, Container };
+
+  static std::unique_ptr<MemoryRegion> ram(std::string name, uint64_t size, uint8_t* host, int fd = -1,
+                                           uint64_t fd_offset = 0);
+  static std::unique_ptr<MemoryRegion> io(std::string name, uint64_t size, MemoryRegionOps ops);
+  static std::unique_ptr<MemoryRegion> container(std::string name, uint64_t size);
+  ~MemoryRegion();
+
+  Kind kind() const { return kind_; }
+  const std::string& name() const { return name_; }
+  uint64_t size() const { return size_; }
+  uint8_t* host() const { return host_; }
+  int fd() const { return fd_; }
+  uint64_t fd_offset() const { return fd_offset_; }
+  const MemoryRegionOps& ops() const { return ops_; }
+
+  // Containers: `sub` is not owned and must outlive its mapping.
+  void add_subregion(uint64_t offset, MemoryRegion* sub, int priority = 0);
+  void del_subregion(MemoryRegion* sub);
+  bool mapped() const { return container_ != nullptr; }
+  uint64_t offset_in_container() const { return offset_; }
+
+ private:
+  struct Subregion {
+    uint64_t offset;
+    MemoryRegion* region;
+    int priority;
+    uint64_t order;  // insertion order breaks priority ties: the later one wins
+  };
+  MemoryRegion(Kind kind, std::string name, uint64_t size) : kind_(kind), name_(std::move(name)), size_(size) {}
+  void changed();
+
+  friend class AddressSpace;
+  friend struct MemoryRegionAccess;
+  Kind kind_;
+  std::string name_;
+  uint64_t size_;
+  uint8_t* host_ = nullptr;
+  int fd_ = -1;
+  uint64_t fd_offset_ = 0;
+  MemoryRegionOps ops_;
+  std::vector<Subregion> subregions_;
+  MemoryRegion* container_ = nullptr;
+  uint64_t offset_ = 0;
+  std::vector<class AddressSpace*> spaces_;  // address spaces whose root this is
+  uint64_t next_order_ = 0;
+};
+
+// One flat piece of an address space: [start, start+size) maps to `region` at `region_offset`.
+struct FlatRange {
+  uint64_t start;
+  uint64_t size;
+  MemoryRegion* region;
+  uint64_t region_offset;
+};
+
+class MemoryListener {
+ public:
+  virtual ~MemoryListener() = default;
+  // Called for RAM ranges only; after every change the full new set is announced as differences.
+  virtual void ram_added(const FlatRange& range) = 0;
+  virtual void ram_removed(const FlatRange& range) = 0;
+};
+
+class AddressSpace {
+ public:
+  // Unassigned reads return `unassigned` bytes (0 for memory, 0xff for I/O ports, as QEMU does).
+  AddressSpace(std::string name, MemoryRegion* root, uint8_t unassigned = 0);
+  ~AddressSpace();
+
+  const std::string& name() const { return name_; }
+  // Any length and alignment; little-endian values for the sized forms (sizes 1, 2, 4, 8).
+  void read(uint64_t addr, std::span<uint8_t> out);
+  void write(uint64_t addr, std::span<const uint8_t> data);
+  uint64_t read_value(uint64_t addr, unsigned size);
+  void write_value(uint64_t addr, uint64_t value, unsigned size);
+
+  const std::vector<FlatRange>& flat_view() const { return flat_; }
+  const FlatRange* lookup(uint64_t addr) const;
+  void add_listener(MemoryListener* l);
+  void remove_listener(MemoryListener* l);
+  // Recomputes the flat view (called by regions when their layout changes).
+  void rebuild();
+
+ private:
+  void dispatch_read(const FlatRange* range, uint64_t addr, uint8_t* out, size_t len);
+  void dispatch_write(const FlatRange* range, uint64_t addr, const uint8_t* data, size_t len);
+
+  std::string name_;
+  MemoryRegion* root_;
+  uint8_t unassigned_;
+  std::vector<FlatRange> flat_;
+  std::vector<MemoryListener*> listeners_;
+};
+
+}  // namespace nahanni

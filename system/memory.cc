@@ -1,0 +1,253 @@
+#include "system/memory.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace nahanni {
+namespace {
+
+// All address spaces rebuild when any region's layout changes; there are only a handful.
+std::vector<AddressSpace*>& all_spaces() {
+  static std::vector<AddressSpace*> spaces;
+  return spaces;
+}
+
+struct Piece {
+  uint64_t start, end;  // [start, end)
+  MemoryRegion* region;
+  uint64_t region_offset;
+};
+
+// Fills the gaps in `out` (sorted, non-overlapping) within [lo, hi) with `region`.
+void fill_gaps(std::vector<Piece>& out, uint64_t lo, uint64_t hi, MemoryRegion* region, uint64_t base) {
+  std::vector<Piece> added;
+  uint64_t cursor = lo;
+  for (const Piece& p : out) {
+    if (p.end <= cursor) continue;
+    if (p.start >= hi) break;
+    if (p.start > cursor) added.push_back({cursor, p.start, region, cursor - base});
+    cursor = std::max(cursor, p.end);
+    if (cursor >= hi) break;
+  }
+  if (cursor < hi) added.push_back({cursor, hi, region, cursor - base});
+  out.insert(out.end(), added.begin(), added.end());
+  std::sort(out.begin(), out.end(), [](const Piece& a, const Piece& b) { return a.start < b.start; });
+}
+
+// Renders `mr` placed at `base`, clipped to [lo, hi); higher priority first so it wins overlaps.
+void render(std::vector<Piece>& out, MemoryRegion* mr, uint64_t base, uint64_t lo, uint64_t hi);
+
+}  // namespace
+
+struct MemoryRegionAccess {
+  static void render_region(std::vector<Piece>& out, MemoryRegion* mr, uint64_t base, uint64_t lo, uint64_t hi) {
+    uint64_t end = mr->size_ == 0 ? base : base + mr->size_;
+    if (end < base) end = UINT64_MAX;  // clamp a region reaching the top of the space
+    lo = std::max(lo, base);
+    hi = std::min(hi, end);
+    if (lo >= hi) return;
+    if (mr->kind_ != MemoryRegion::Kind::Container) {
+      fill_gaps(out, lo, hi, mr, base);
+      return;
+    }
+    std::vector<MemoryRegion::Subregion> subs = mr->subregions_;
+    std::sort(subs.begin(), subs.end(), [](const auto& a, const auto& b) {
+      return a.priority != b.priority ? a.priority > b.priority : a.order > b.order;
+    });
+    for (const auto& s : subs) render_region(out, s.region, base + s.offset, lo, hi);
+  }
+};
+
+namespace {
+void render(std::vector<Piece>& out, MemoryRegion* mr, uint64_t base, uint64_t lo, uint64_t hi) {
+  MemoryRegionAccess::render_region(out, mr, base, lo, hi);
+}
+}  // namespace
+
+std::unique_ptr<MemoryRegion> MemoryRegion::ram(std::string name, uint64_t size, uint8_t* host, int fd,
+                                                uint64_t fd_offset) {
+  std::unique_ptr<MemoryRegion> mr(new MemoryRegion(Kind::Ram, std::move(name), size));
+  mr->host_ = host;
+  mr->fd_ = fd;
+  mr->fd_offset_ = fd_offset;
+  return mr;
+}
+
+std::unique_ptr<MemoryRegion> MemoryRegion::io(std::string name, uint64_t size, MemoryRegionOps ops) {
+  std::unique_ptr<MemoryRegion> mr(new MemoryRegion(Kind::Io, std::move(name), size));
+  mr->ops_ = std::move(ops);
+  return mr;
+}
+
+std::unique_ptr<MemoryRegion> MemoryRegion::container(std::string name, uint64_t size) {
+  return std::unique_ptr<MemoryRegion>(new MemoryRegion(Kind::Container, std::move(name), size));
+}
+
+MemoryRegion::~MemoryRegion() {
+  if (container_) container_->del_subregion(this);
+  for (auto& s : subregions_) s.region->container_ = nullptr;
+}
+
+void MemoryRegion::add_subregion(uint64_t offset, MemoryRegion* sub, int priority) {
+  if (sub->container_) sub->container_->del_subregion(sub);
+  sub->container_ = this;
+  sub->offset_ = offset;
+  subregions_.push_back({offset, sub, priority, next_order_++});
+  changed();
+}
+
+void MemoryRegion::del_subregion(MemoryRegion* sub) {
+  auto it = std::find_if(subregions_.begin(), subregions_.end(), [&](const Subregion& s) { return s.region == sub; });
+  if (it == subregions_.end()) return;
+  subregions_.erase(it);
+  sub->container_ = nullptr;
+  changed();
+}
+
+void MemoryRegion::changed() {
+  for (AddressSpace* as : all_spaces()) as->rebuild();
+}
+
+AddressSpace::AddressSpace(std::string name, MemoryRegion* root, uint8_t unassigned)
+    : name_(std::move(name)), root_(root), unassigned_(unassigned) {
+  all_spaces().push_back(this);
+  rebuild();
+}
+
+AddressSpace::~AddressSpace() {
+  auto& spaces = all_spaces();
+  spaces.erase(std::remove(spaces.begin(), spaces.end(), this), spaces.end());
+}
+
+void AddressSpace::rebuild() {
+  std::vector<Piece> pieces;
+  render(pieces, root_, 0, 0, UINT64_MAX);
+  std::vector<FlatRange> next;
+  next.reserve(pieces.size());
+  for (const Piece& p : pieces) next.push_back({p.start, p.end - p.start, p.region, p.region_offset});
+
+  auto same = [](const FlatRange& a, const FlatRange& b) {
+    return a.start == b.start && a.size == b.size && a.region == b.region && a.region_offset == b.region_offset;
+  };
+  auto is_ram = [](const FlatRange& r) { return r.region->kind() == MemoryRegion::Kind::Ram; };
+  for (const FlatRange& old : flat_)
+    if (is_ram(old) && std::none_of(next.begin(), next.end(), [&](const FlatRange& n) { return same(n, old); }))
+      for (MemoryListener* l : listeners_) l->ram_removed(old);
+  std::vector<FlatRange> previous = std::move(flat_);
+  flat_ = std::move(next);
+  for (const FlatRange& n : flat_)
+    if (is_ram(n) && std::none_of(previous.begin(), previous.end(), [&](const FlatRange& o) { return same(n, o); }))
+      for (MemoryListener* l : listeners_) l->ram_added(n);
+}
+
+const FlatRange* AddressSpace::lookup(uint64_t addr) const {
+  auto it = std::upper_bound(flat_.begin(), flat_.end(), addr,
+                             [](uint64_t a, const FlatRange& r) { return a < r.start; });
+  if (it == flat_.begin()) return nullptr;
+  --it;
+  return addr - it->start < it->size ? &*it : nullptr;
+}
+
+void AddressSpace::add_listener(MemoryListener* l) {
+  listeners_.push_back(l);
+  for (const FlatRange& r : flat_)
+    if (r.region->kind() == MemoryRegion::Kind::Ram) l->ram_added(r);
+}
+
+void AddressSpace::remove_listener(MemoryListener* l) {
+  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), l), listeners_.end());
+}
+
+void AddressSpace::dispatch_read(const FlatRange* range, uint64_t addr, uint8_t* out, size_t len) {
+  uint64_t off = addr - range->start + range->region_offset;
+  MemoryRegion* mr = range->region;
+  if (mr->kind() == MemoryRegion::Kind::Ram) {
+    std::memcpy(out, mr->host() + off, len);
+    return;
+  }
+  const MemoryRegionOps& ops = mr->ops();
+  // Split into naturally sized accesses the callbacks accept, widening short ones.
+  size_t done = 0;
+  while (done < len) {
+    unsigned size = static_cast<unsigned>(std::min<size_t>(len - done, ops.max_access));
+    while (size & (size - 1)) size &= size - 1;  // round down to a power of two
+    unsigned access = std::max(size, ops.min_access);
+    uint64_t v = ops.read ? ops.read(off + done, access) : 0;
+    for (unsigned i = 0; i < size; ++i) out[done + i] = static_cast<uint8_t>(v >> (8 * i));
+    done += size;
+  }
+}
+
+void AddressSpace::dispatch_write(const FlatRange* range, uint64_t addr, const uint8_t* data, size_t len) {
+  uint64_t off = addr - range->start + range->region_offset;
+  MemoryRegion* mr = range->region;
+  if (mr->kind() == MemoryRegion::Kind::Ram) {
+    std::memcpy(mr->host() + off, data, len);
+    return;
+  }
+  const MemoryRegionOps& ops = mr->ops();
+  size_t done = 0;
+  while (done < len) {
+    unsigned size = static_cast<unsigned>(std::min<size_t>(len - done, ops.max_access));
+    while (size & (size - 1)) size &= size - 1;
+    unsigned access = std::max(size, ops.min_access);
+    uint64_t v = 0;
+    for (unsigned i = 0; i < size; ++i) v |= static_cast<uint64_t>(data[done + i]) << (8 * i);
+    if (ops.write) ops.write(off + done, v, access);
+    done += size;
+  }
+}
+
+void AddressSpace::read(uint64_t addr, std::span<uint8_t> out) {
+  size_t done = 0;
+  while (done < out.size()) {
+    uint64_t a = addr + done;
+    const FlatRange* r = lookup(a);
+    size_t chunk = out.size() - done;
+    if (!r) {
+      // Up to the next mapped range, or the end of the request.
+      auto next = std::upper_bound(flat_.begin(), flat_.end(), a,
+                                   [](uint64_t x, const FlatRange& fr) { return x < fr.start; });
+      if (next != flat_.end()) chunk = std::min<uint64_t>(chunk, next->start - a);
+      std::memset(out.data() + done, unassigned_, chunk);
+    } else {
+      chunk = std::min<uint64_t>(chunk, r->start + r->size - a);
+      dispatch_read(r, a, out.data() + done, chunk);
+    }
+    done += chunk;
+  }
+}
+
+void AddressSpace::write(uint64_t addr, std::span<const uint8_t> data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    uint64_t a = addr + done;
+    const FlatRange* r = lookup(a);
+    size_t chunk = data.size() - done;
+    if (!r) {
+      auto next = std::upper_bound(flat_.begin(), flat_.end(), a,
+                                   [](uint64_t x, const FlatRange& fr) { return x < fr.start; });
+      if (next != flat_.end()) chunk = std::min<uint64_t>(chunk, next->start - a);
+    } else {
+      chunk = std::min<uint64_t>(chunk, r->start + r->size - a);
+      dispatch_write(r, a, data.data() + done, chunk);
+    }
+    done += chunk;
+  }
+}
+
+uint64_t AddressSpace::read_value(uint64_t addr, unsigned size) {
+  uint8_t buf[8] = {};
+  read(addr, std::span(buf, size));
+  uint64_t v = 0;
+  for (unsigned i = 0; i < size; ++i) v |= static_cast<uint64_t>(buf[i]) << (8 * i);
+  return v;
+}
+
+void AddressSpace::write_value(uint64_t addr, uint64_t value, unsigned size) {
+  uint8_t buf[8];
+  for (unsigned i = 0; i < size; ++i) buf[i] = static_cast<uint8_t>(value >> (8 * i));
+  write(addr, std::span<const uint8_t>(buf, size));
+}
+
+}  // namespace nahanni
