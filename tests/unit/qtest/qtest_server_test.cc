@@ -110,7 +110,7 @@ TEST_F(QtestServerTest, port_io_replies_with_four_hex_digits_at_least) {
   EXPECT_EQ(cmd("outw 0x80 0xbeef"), "OK");
   EXPECT_EQ(cmd("inw 0x80"), "OK 0xbeef");
   EXPECT_EQ(cmd("outl 0x80 0x01020304"), "OK");
-  EXPECT_EQ(cmd("inl 0x80"), "OK 0x01020304");
+  EXPECT_EQ(cmd("inl 0x80"), "OK 0x1020304");  // QEMU's %04x: a minimum width, not a fixed one
   EXPECT_EQ(cmd("inl 0x1000"), "OK 0x12378086");
   EXPECT_EQ(cmd("inw 0x1000"), "OK 0x8086");
   EXPECT_EQ(cmd("inb 0x3f8"), "OK 0x00ff");  // unassigned ports read all ones
@@ -350,7 +350,7 @@ const Malformed kMalformed[] = {
     {"nosuchcmd 1", "FAIL Unknown command 'nosuchcmd'"},
     {"OUTB 0x80 1", "FAIL Unknown command 'OUTB'"},
     {"\x01\x02\xff\xfe garbage", "FAIL Unknown command '\\x01\\x02\\xff\\xfe'"},
-    {std::string("\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91").c_str(),
+    {"\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91",
      "FAIL Unknown command '\\x80\\x81\\x82\\x83\\x84\\x85\\x86\\x87\\x88\\x89\\x8a\\x8b\\x8c\\x8d\\x8e\\x8f...'"},
     {"back\\slash", "FAIL Unknown command 'back\\x5cslash'"},
 };
@@ -374,7 +374,8 @@ TEST_F(QtestServerTest, overlong_lines_are_discarded_with_one_reply) {
   server_->receive(std::string_view("ccc\nendianness\n"));
   EXPECT_EQ(out_, "FAIL line longer than 64 bytes\nOK little\n");
   EXPECT_EQ(cmd(std::string(65, 'x')), "FAIL line longer than 64 bytes");
-  EXPECT_EQ(cmd(std::string(64, 'x')), "FAIL Unknown command '" + std::string(64, 'x') + "...'");
+  EXPECT_EQ(cmd(std::string(64, 'x')), "FAIL Unknown command '" + std::string(64, 'x') + "'");
+  EXPECT_EQ(cmd(std::string(63, 'x') + "\x01"), "FAIL Unknown command '" + std::string(63, 'x') + "\\x01'");
   EXPECT_EQ(cmd("read 0 17"), "FAIL size 0x11 larger than the limit 0x10");
 }
 
