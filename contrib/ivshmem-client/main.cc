@@ -197,7 +197,9 @@ int run(int argc, char** argv) {
       }
     }
     if (opts.vectors && client->own_vectors() < *opts.vectors) return;  // not granted yet
-    if (!script.run(*client) && !interactive) return finish(1);
+    // A failed command ends a script; at the prompt, the next command still runs.
+    while (!script.run(*client))
+      if (!interactive) return finish(1);
     if (!script.done()) return;
     if (pinger) {
       if (auto st = pinger->maybe_ring(*client); !st) {
@@ -244,14 +246,18 @@ int run(int argc, char** argv) {
   EventLoop::Handle stdin_watch;
   if (interactive) {
     stdin_watch = loop.watch_fd(STDIN_FILENO, EventLoop::kReadable, [&](uint32_t) {
+      // A regular file cannot be polled: the loop calls us once, so read it all.
+      bool pollable = stdin_watch.active();
       char buf[4096];
-      ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+      ssize_t n;
+      do {
+        n = ::read(STDIN_FILENO, buf, sizeof buf);
+        if (n > 0) script.append(std::string_view(buf, static_cast<size_t>(n)));
+      } while (n > 0 && !pollable);
       if (n <= 0) {
         script.append(";");  // complete a last command without a newline
         stdin_done = true;
         stdin_watch.reset();
-      } else {
-        script.append(std::string_view(buf, static_cast<size_t>(n)));
       }
       progress();
     });
