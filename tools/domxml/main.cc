@@ -86,11 +86,12 @@ int main_impl(int argc, char** argv) {
   PrepareOptions options;
   bool reverse = false;
   std::vector<std::string> positional;
+  std::vector<std::string> words;  // after "--"
   bool words_follow = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (words_follow) {
-      positional.push_back(arg);
+      words.push_back(arg);
     } else if (arg == "--") {
       words_follow = true;
     } else if (arg == "-h" || arg == "--help") {
@@ -113,7 +114,10 @@ int main_impl(int argc, char** argv) {
     }
   }
   if (reverse) {
-    if (words_follow) return run_reverse(positional);
+    if (words_follow) {
+      if (!positional.empty()) return fail("--reverse takes either a FILE or words after '--', not both");
+      return run_reverse(words);
+    }
     if (positional.size() > 1) return fail("--reverse reads one FILE; put command-line words after '--'");
     auto text = read_input(positional.empty() ? "-" : positional[0]);
     if (!text) return fail(text.error().message());
