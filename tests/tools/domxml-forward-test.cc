@@ -98,6 +98,25 @@ TEST(DomxmlForward, legacy_ivshmem_matches_old_libvirt_args) {
   EXPECT_EQ(forward(read_data("shmem-legacy.xml"), ArgFormat::Keyval).lines, expected);
 }
 
+// The example of libvirt's formatdomain documentation. Its doorbell carries a <size>, which
+// libvirt's own post-parse check refuses; without it the example gives these lines.
+TEST(DomxmlForward, formatdomain_example) {
+  const std::string plain = "<shmem name='my_shmem0' role='peer'><model type='ivshmem-plain'/><size unit='M'>4</size></shmem>";
+  const std::string doorbell_head = "<shmem name='shmem_server'><model type='ivshmem-doorbell'/>";
+  const std::string doorbell_tail = "<server path='/tmp/socket-shmem'/><msi vectors='32' ioeventfd='on'/></shmem>";
+  EXPECT_EQ(error_of(plain + doorbell_head + "<size unit='M'>2</size>" + doorbell_tail),
+            "unsupported configuration: shmem model 'ivshmem-doorbell' does not support size setting");
+  Forward out = forward(domain_with(plain + doorbell_head + doorbell_tail));
+  ASSERT_EQ(out.error, "");
+  const std::vector<std::string> expected = {
+      R"(-object '{"qom-type":"memory-backend-file","id":"shmmem-shmem0","mem-path":"/dev/shm/my_shmem0","size":4194304,"share":true}')",
+      R"(-device '{"driver":"ivshmem-plain","id":"shmem0","memdev":"shmmem-shmem0","master":"off","bus":"pci.0","addr":"0x2"}')",
+      R"(-device '{"driver":"ivshmem-doorbell","id":"shmem1","chardev":"charshmem1","vectors":32,"ioeventfd":true,"bus":"pci.0","addr":"0x3"}')",
+      "-chardev socket,id=charshmem1,path=/tmp/socket-shmem",
+  };
+  EXPECT_EQ(out.lines, expected);
+}
+
 TEST(DomxmlForward, missing_model_is_the_legacy_model_as_in_libvirt) {
   Forward out = forward(domain_with("<shmem name='old'/>"));
   ASSERT_EQ(out.error, "");
