@@ -41,6 +41,13 @@ TEST(DomxmlReverse, golden_json_lines_give_back_the_shmem_elements) {
             "the command line does not carry the shmem name of a device with an explicit server path; naming it after its id 'shmem4'");
 }
 
+// libvirt's whole .args file for the golden domain: the other options, objects, chardevs and
+// devices are skipped, the shmem lines give back the same elements as our own output does.
+TEST(DomxmlReverse, libvirt_json_args_file_gives_the_golden_elements) {
+  EXPECT_EQ(reversed_xml(read_data("shmem-plain-doorbell.x86_64-latest.args")),
+            read_data("shmem-plain-doorbell.reversed.xml"));
+}
+
 TEST(DomxmlReverse, libvirt_keyval_args_file_with_environment_and_other_options) {
   EXPECT_EQ(reversed_xml(read_data("shmem-plain-doorbell.keyval.args")),
             "<devices>\n"
