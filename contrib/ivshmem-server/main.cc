@@ -63,19 +63,33 @@ class PidFile {
   std::string path_;
 };
 
-// Detaches from the terminal. The parent leaves with _exit so that it does not run the
-// destructors that remove what the daemon now owns.
-Status daemonize() {
+// Detaches from the terminal. The original process waits until the daemon reports that it
+// is serving (a byte on the returned pipe) so that its exit status tells the truth; it and
+// the middle process leave with _exit, so that they do not run the destructors that remove
+// what the daemon now owns.
+Result<UniqueFd> daemonize() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) return Error::format("cannot daemonize: {}", std::strerror(errno));
+  UniqueFd ready_read(fds[0]), ready_write(fds[1]);
   pid_t pid = ::fork();
   if (pid < 0) return Error::format("cannot daemonize: {}", std::strerror(errno));
-  if (pid > 0) ::_exit(0);
+  if (pid > 0) {
+    ready_write.reset();
+    char byte = 0;
+    ssize_t n;
+    do {
+      n = ::read(ready_read.get(), &byte, 1);
+    } while (n < 0 && errno == EINTR);
+    ::_exit(n == 1 ? 0 : 1);
+  }
+  ready_read.reset();
   if (::setsid() < 0) return Error::format("cannot daemonize: {}", std::strerror(errno));
   pid = ::fork();
   if (pid < 0) return Error::format("cannot daemonize: {}", std::strerror(errno));
   if (pid > 0) ::_exit(0);
   UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (null) ::dup2(null.get(), STDIN_FILENO);
-  return {};
+  return ready_write;
 }
 
 int run(int argc, char** argv) {
@@ -112,11 +126,14 @@ int run(int argc, char** argv) {
     log::error(shm.error());
     return 1;
   }
+  UniqueFd daemon_ready;
   if (!opts.foreground) {
-    if (auto st = daemonize(); !st) {
-      log::error(st.error());
+    auto ready = daemonize();
+    if (!ready) {
+      log::error(ready.error());
       return 1;
     }
+    daemon_ready = std::move(*ready);
   }
   PidFile pid_file;
   if (opts.pid_file || !opts.foreground) {
@@ -162,6 +179,12 @@ int run(int argc, char** argv) {
         loop.quit();
     }
   });
+  if (daemon_ready) {
+    char byte = 0;
+    ssize_t unused = ::write(daemon_ready.get(), &byte, 1);
+    (void)unused;
+    daemon_ready.reset();
+  }
   if (opts.verbose)
     log::infof("listening on {}, {} of {} bytes, {} vectors per peer", opts.socket_path, shm->description(),
                shm->size(), opts.vectors);

@@ -133,6 +133,17 @@ void IvshmemServer::flush(Peer& peer) {
       }
       break;
     case MessageQueue::FlushResult::kError:
+      if (errno == ETOOMANYREFS) {
+        // Too many descriptors in flight for our user: the kernel frees them as peers read,
+        // but no writability event tells us when, so retry shortly.
+        if (!inflight_retry_.active())
+          inflight_retry_ = loop_.add_timer(std::chrono::milliseconds(10), [this] {
+            inflight_retry_.reset();
+            flush_all();
+            reap();
+          });
+        break;
+      }
       if (errno == EPIPE || errno == ECONNRESET)
         doom(peer.id, "");
       else

@@ -73,6 +73,7 @@ class IvshmemServer {
   SharedFd shared_memory_;
   EventLoop::Handle listener_watch_;
   EventLoop::Handle accept_retry_;
+  EventLoop::Handle inflight_retry_;
   PeerTable peers_;
   std::map<uint16_t, MessageReader> inputs_;
   std::vector<std::pair<uint16_t, std::string>> doomed_;

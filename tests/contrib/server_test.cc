@@ -309,5 +309,26 @@ TEST(IvshmemServer, a_peer_sending_descriptors_is_dropped) {
   EXPECT_TRUE(server->running());
 }
 
+TEST(IvshmemServer, daemon_mode_reports_failure_and_cleans_up_at_sigterm) {
+  TempDir dir;
+  std::string sock = dir.file("sock"), pid = dir.file("pid");
+  Subprocess failing({server_binary(), "-S", sock, "-p", dir.file("missing/pid")}, dir);
+  EXPECT_EQ(failing.wait(), 1);
+  EXPECT_EQ(failing.err(), "ivshmem-server: cannot write pid file: No such file or directory\n");
+  EXPECT_FALSE(exists(sock));
+
+  Subprocess starter({server_binary(), "-S", sock, "-p", pid}, dir);
+  ASSERT_EQ(starter.wait(), 0) << starter.err();
+  // The starter returns once the daemon serves: the pid file and socket are there.
+  ASSERT_TRUE(exists(pid));
+  pid_t daemon = std::stoi(read_file(pid));
+  EXPECT_NE(daemon, starter.pid());
+  RawPeer a(sock);
+  ASSERT_TRUE(a.pump_until([&] { return a.session().ready(); }));
+  ASSERT_EQ(::kill(daemon, SIGTERM), 0);
+  EXPECT_TRUE(a.wait_eof());
+  EXPECT_TRUE(eventually([&] { return !exists(pid) && !exists(sock); }));
+}
+
 }  // namespace
 }  // namespace nahanni::ivshmem::test
