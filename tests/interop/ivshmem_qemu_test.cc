@@ -147,6 +147,43 @@ TEST(IvshmemInterop, qemu_doorbell_device_is_a_peer_of_our_server_and_client) {
   EXPECT_TRUE(ours.errors().empty());
 }
 
+// A peer that asks for more vectors (our extension) next to QEMU: QEMU keeps the vectors it
+// has room for, reports the extra eventfd as QEMU does for any mismatch, and keeps working.
+TEST(IvshmemInterop, qemu_tolerates_a_peer_with_more_vectors) {
+  TempDir dir;
+  std::string sock = dir.file("ivshmem"), qtest_sock = dir.file("qtest");
+  auto server = start_server(dir, sock, {"-n", "1"});
+  ASSERT_TRUE(server);
+  auto qtest_listener = unix_listen(qtest_sock);
+  ASSERT_TRUE(qtest_listener.ok());
+  Subprocess qemu({qemu_binary(), "-accel", "tcg", "-S", "-qtest", "unix:" + qtest_sock, "-nodefaults", "-display",
+                   "none", "-machine", "pc", "-chardev", "socket,path=" + sock + ",id=c", "-device",
+                   "ivshmem-doorbell,chardev=c,vectors=1,addr=4"},
+                  dir);
+  pollfd p{qtest_listener->get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 30000), 1) << qemu.err();
+  Qtest qt(UniqueFd(::accept4(qtest_listener->get(), nullptr, nullptr, SOCK_CLOEXEC)));
+  ASSERT_TRUE(qt.config_write(kDev, 0x10, kBar0));
+  ASSERT_TRUE(qt.config_write(kDev, 0x04, 0x2));
+  EXPECT_EQ(qt.command(fmt::format("readl {:#x}", kBar0 + 8)), 0u);
+
+  Subprocess wide({client_binary(), "-S", sock, "--vectors", "2", "-e", "wait-peer 0 1; dump", "-w", "1", "-t", "25"},
+                  dir);
+  ASSERT_TRUE(eventually([&] { return server->err().find("peer 1 now has 2 vectors") != std::string::npos; }));
+  bool heard = eventually([&] {
+    qt.command(fmt::format("writel {:#x} {:#x}", kBar0 + 12, (1u << 16) | 0));
+    return !wide.running();
+  });
+  EXPECT_TRUE(heard);
+  EXPECT_EQ(wide.wait(), 0) << wide.err();
+  EXPECT_EQ(wide.out().substr(0, wide.out().find("notification")),
+            "our id = 1\n  vectors: 2\npeer id = 0\n  vectors: 1\n");
+  EXPECT_TRUE(eventually([&] { return qemu.err().find("Too many eventfd received, device has 1 vectors") != std::string::npos; }))
+      << qemu.err();
+  EXPECT_TRUE(qemu.running());
+  EXPECT_EQ(qt.command(fmt::format("readl {:#x}", kBar0 + 8)), 0u);
+}
+
 }  // namespace
 }  // namespace nahanni::ivshmem::test
 
