@@ -30,7 +30,7 @@
 namespace nahanni::ivshmem::test {
 
 // Generous bound for waits that only fail when something is broken; never a measurement.
-inline constexpr auto kPatience = std::chrono::seconds(30);
+inline constexpr auto kPatience = std::chrono::seconds(60);
 
 inline std::string binary(const char* env, const char* fallback) {
   const char* p = std::getenv(env);
