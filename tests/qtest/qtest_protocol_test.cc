@@ -5,24 +5,31 @@
 
 #include <signal.h>
 
+#include <memory>
+
 #include "libqtest.h"
 #include "pci.h"
 
 namespace nahanni::qtest {
 namespace {
 
+// One emulator for the suite's stateless tests, started by the first test that needs it (a start
+// failure fails that test rather than skipping the rest).
 class QtestProtocol : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { qts_ = new QTestState("-machine pc"); }
+  void SetUp() override {
+    if (!qts_) qts_ = std::make_unique<QTestState>(kMachineArgs);
+  }
   static void TearDownTestSuite() {
+    if (!qts_) return;
     ExitStatus s = qts_->quit();
     EXPECT_TRUE(s.success()) << s.describe() << "\n" << qts_->stderr_text();
-    delete qts_;
-    qts_ = nullptr;
+    qts_.reset();
   }
-  static QTestState* qts_;
+  static constexpr const char* kMachineArgs = "-machine pc";
+  static std::unique_ptr<QTestState> qts_;
 };
-QTestState* QtestProtocol::qts_ = nullptr;
+std::unique_ptr<QTestState> QtestProtocol::qts_;
 
 TEST_F(QtestProtocol, qemu_transcript_on_pc) {
   QTestState& q = *qts_;
@@ -144,12 +151,13 @@ struct Malformed {
   const char* reply;
 };
 
+void PrintTo(const Malformed& m, std::ostream* os) { *os << '"' << m.request << '"'; }
+
 class QtestMalformed : public QtestProtocol, public ::testing::WithParamInterface<Malformed> {};
 
 TEST_P(QtestMalformed, is_answered_and_survived) {
   EXPECT_EQ(qts_->command(GetParam().request), GetParam().reply);
-  EXPECT_EQ(qts_->command("writel 0x500 0xcafef00d"), "OK");
-  EXPECT_EQ(qts_->command("readl 0x500"), "OK 0x00000000cafef00d");
+  EXPECT_EQ(qts_->command("endianness"), "OK little");
 }
 
 const Malformed kMalformed[] = {
@@ -205,6 +213,8 @@ struct MalformedQmp {
   const char* error_class;
   const char* desc;
 };
+
+void PrintTo(const MalformedQmp& m, std::ostream* os) { *os << m.request; }
 
 class QmpMalformed : public QtestProtocol, public ::testing::WithParamInterface<MalformedQmp> {};
 

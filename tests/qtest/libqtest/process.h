@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <optional>
+#include <ostream>
 #include <string>
 
 namespace nahanni::qtest {
@@ -23,6 +24,8 @@ struct ExitStatus {
 };
 
 ExitStatus exit_status_from_wait(int wstatus);
+// For GoogleTest's messages.
+inline void PrintTo(const ExitStatus& s, std::ostream* os) { *os << s.describe(); }
 
 class ChildProcess {
  public:

@@ -92,7 +92,8 @@ class QtestServerTest : public ::testing::Test {
   static constexpr uint64_t kRamSize = 1 << 20;
   std::vector<uint8_t> ram_;
   std::map<uint64_t, uint8_t> ports_;
-  std::unique_ptr<MemoryRegion> ram_region_, mem_root_, port_region_, pattern_region_, io_root_;
+  // Containers first: members die in reverse order, so subregions leave live containers.
+  std::unique_ptr<MemoryRegion> mem_root_, io_root_, ram_region_, port_region_, pattern_region_;
   std::unique_ptr<AddressSpace> mem_, io_;
   FakeIoapic ioapic_, other_ioapic_;
   PlainObject plain_;
