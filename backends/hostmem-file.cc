@@ -61,10 +61,10 @@ class MemoryBackendFile : public HostMemoryBackend {
     if (::fstat(fd_.get(), &st) < 0) return open_error();
     bool is_file = S_ISREG(st.st_mode);
     uint64_t file_size = static_cast<uint64_t>(st.st_size);
+    // An existing file shorter than 'size' is refused, never grown (QEMU's rule and message).
+    if (is_file && file_size > 0 && file_size < size_)
+      return Error::format("backing store size 0x{:x} does not match 'size' option 0x{:x}", file_size, size_);
     if (is_file && file_size < size_) {
-      if (readonly_)
-        return Error::format("backing store {} size 0x{:x} is smaller than 'size' option 0x{:x}", mem_path_,
-                             file_size, size_);
       if (::ftruncate(fd_.get(), static_cast<off_t>(size_)) < 0)
         return Error::format("can't resize backing store {}: {}", mem_path_, std::strerror(errno));
     }
@@ -73,10 +73,16 @@ class MemoryBackendFile : public HostMemoryBackend {
   }
 };
 
+PropertyInfo mem_path_property() {
+  PropertyInfo p = string_property<MemoryBackendFile>("mem-path", &MemoryBackendFile::mem_path_, "", "string");
+  p.required = true;
+  return p;
+}
+
 std::vector<PropertyInfo> file_properties() {
   using F = MemoryBackendFile;
   return {
-      string_property<F>("mem-path", &F::mem_path_, "", "string"),
+      mem_path_property(),
       bool_property<F>("discard-data", &F::discard_data_, "", false),
       bool_property<F>("readonly", &F::readonly_, "", false),
       size_property<F>("align", &F::align_, "", 0),

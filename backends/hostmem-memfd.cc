@@ -26,12 +26,11 @@ class MemoryBackendMemfd : public HostMemoryBackend {
  protected:
   Status allocate() override {
     unsigned flags = MFD_CLOEXEC | (seal_ ? MFD_ALLOW_SEALING : 0u);
+    // QEMU checks the page size as the property is set, before it looks at hugetlb.
+    if (hugetlbsize_ && !is_power_of_2(hugetlbsize_)) return Error("Hugepage size must be a power of 2");
     if (hugetlb_) {
       flags |= MFD_HUGETLB;
-      if (hugetlbsize_) {
-        if (!is_power_of_2(hugetlbsize_)) return Error::format("hugetlbsize {} is not a power of 2", hugetlbsize_);
-        flags |= static_cast<unsigned>(__builtin_ctzll(hugetlbsize_)) << MFD_HUGE_SHIFT;
-      }
+      if (hugetlbsize_) flags |= static_cast<unsigned>(__builtin_ctzll(hugetlbsize_)) << MFD_HUGE_SHIFT;
     } else if (hugetlbsize_) {
       return Error("'hugetlbsize' requires 'hugetlb'");
     }

@@ -18,8 +18,8 @@ HostMemoryBackend::~HostMemoryBackend() {
 
 Status HostMemoryBackend::complete() {
   if (size_ == 0) return Error::format("property 'size' of {} doesn't take value '0'", type_name());
-  // mmap cannot describe more than the address space; refuse before trying.
-  if (size_ > (uint64_t{1} << 47)) return Error::format("size {} is too large for {}", size_, type_name());
+  // mmap cannot describe more than the address space; refuse before trying, as mmap would.
+  if (size_ > (uint64_t{1} << 47)) return map_error(ENOMEM);
   return allocate();
 }
 
@@ -27,11 +27,17 @@ Status HostMemoryBackend::map(int prot, int flags) {
   if (prealloc_) flags |= MAP_POPULATE;
   if (!reserve_ || !prealloc_) flags |= fd_ ? 0 : MAP_NORESERVE;
   void* p = ::mmap(nullptr, size_, prot, flags, fd_.get(), 0);
-  if (p == MAP_FAILED) return Error::format("cannot map {} bytes of guest memory for '{}': {}", size_, name(), std::strerror(errno));
+  if (p == MAP_FAILED) return map_error(errno);
   host_ = static_cast<uint8_t*>(p);
   if (!dump_) ::madvise(host_, size_, MADV_DONTDUMP);
   if (merge_) ::madvise(host_, size_, MADV_MERGEABLE);
   return {};
+}
+
+Error HostMemoryBackend::map_error(int err) const {
+  // QEMU's messages: anonymous RAM names the backend, fd-backed memory names the store.
+  if (fd_) return Error::format("unable to map backing store for guest RAM: {}", std::strerror(err));
+  return Error::format("cannot set up guest memory '{}': {}", name(), std::strerror(err));
 }
 
 PropertyInfo host_memory_backend_share_property(bool default_value) {
@@ -41,8 +47,10 @@ PropertyInfo host_memory_backend_share_property(bool default_value) {
 
 std::vector<PropertyInfo> host_memory_backend_properties() {
   using B = HostMemoryBackend;
+  PropertyInfo size = size_property<B>("size", &B::size_, "Size of the memory region (ex: 500M)");
+  size.required = true;
   return {
-      size_property<B>("size", &B::size_, "Size of the memory region (ex: 500M)"),
+      size,
       host_memory_backend_share_property(false),
       bool_property<B>("prealloc", &B::prealloc_, "Preallocate memory", false),
       bool_property<B>("dump", &B::dump_, "Set to 'off' to exclude from core dump", true),

@@ -27,13 +27,21 @@ Result<Object*> user_creatable_add(OptionList opts, OptionSource source) {
     return Error::format("Duplicate ID '{}' for object", id);
   }
 
+  // QEMU's order: required members, then the values of known ones, then unknown keys.
+  for (const PropertyInfo* p : TypeRegistry::instance().properties_of(type_name))
+    if (p->required && !opts.has(p->name)) return Error::format("Parameter '{}' is missing", p->name);
   std::unique_ptr<Object> obj = TypeRegistry::instance().create(type_name);
+  std::optional<std::string> unknown;
   for (const auto& [key, value] : opts.items) {
     if (!obj->find_property(key)) {
-      if (source == OptionSource::CommandLine && !opts.from_json) return Error::format("Invalid parameter '{}'", key);
-      return Error::format("Property '{}.{}' not found", type_name, key);
+      if (!unknown) unknown = key;
+      continue;
     }
-    NN_TRY(obj->set_property(key, source == OptionSource::Qmp ? value : value));
+    NN_TRY(obj->set_property(key, value));
+  }
+  if (unknown) {
+    if (source == OptionSource::CommandLine && !opts.from_json) return Error::format("Invalid parameter '{}'", *unknown);
+    return Error::format("Parameter '{}' is unexpected", *unknown);
   }
   // The id is known before completion so messages and paths can use it.
   Object* added = objects_container().add_child(id, std::move(obj));

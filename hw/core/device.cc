@@ -24,8 +24,11 @@ void Device::unrealize() {
 
 std::optional<Error> Device::property_change_refused(std::string_view name) const {
   if (!realized_) return std::nullopt;
-  return Error::format("Attempt to set property '{}' on device '{}' (type '{}') after it was realized", name,
-                       id_.empty() ? path() : id_, type_name());
+  if (id_.empty())
+    return Error::format("Attempt to set property '{}' on anonymous device (type '{}') after it was realized", name,
+                         type_name());
+  return Error::format("Attempt to set property '{}' on device '{}' (type '{}') after it was realized", name, id_,
+                       type_name());
 }
 
 }  // namespace nahanni

@@ -91,8 +91,13 @@ Result<Device*> device_add(OptionList opts, OptionSource source, bool hotplug) {
   dev->set_id(id);
   for (const GlobalProperty& g : globals()) {
     if (!registry.is_a(type_name, g.driver)) continue;
-    if (!dev->find_property(g.property)) return Error::format("Property '{}.{}' not found", type_name, g.property);
-    NN_TRY(dev->set_property(g.property, g.value));
+    // QEMU names the global that failed: "can't apply global D.P=V: <reason>".
+    Status st = dev->find_property(g.property)
+                    ? dev->set_property(g.property, g.value)
+                    : Status(Error::format("Property '{}.{}' not found", type_name, g.property));
+    if (!st)
+      return std::move(st).error().prepend(
+          fmt::format("can't apply global {}.{}={}: ", g.driver, g.property, g.value.text));
   }
   for (const auto& [key, value] : opts.items) {
     if (!dev->find_property(key)) return Error::format("Property '{}.{}' not found", type_name, key);
@@ -156,11 +161,10 @@ std::string device_list_help() {
     std::string block;
     for (const TypeInfo* t : types) {
       std::string_view cat = t->category.empty() ? "Uncategorized devices" : std::string_view(t->category);
-      if (cat != category) continue;
+      if (cat != category || !t->user_creatable) continue;  // QEMU hides what users cannot create
       block += fmt::format("name \"{}\"", t->name);
       if (!t->bus_type.empty()) block += fmt::format(", bus {}", t->bus_type);
       if (!t->description.empty()) block += fmt::format(", desc \"{}\"", t->description);
-      if (!t->user_creatable) block += ", no-user";
       block += '\n';
     }
     if (block.empty()) continue;

@@ -94,11 +94,21 @@ Status PcMachine::init(const MachineConfig& config) {
   system_root_->add_subregion(kMsiWindow, msi_window_.get(), 10);
 
   pci_bus_ = std::make_unique<PciBus>("pci.0", pci_memory_.get(), io_root_.get());
+  // 0xcf8-0xcfb: only a dword access is the configuration address (PCI 3.0, 3.2.2.3.2); the
+  // byte at 0xcf9 is the PIIX reset control register. One region serves both, so an outl to
+  // 0xcf8 reaches the latch whole instead of being split around a separate 0xcf9 region.
+  static_assert(kPortResetControl == kPortConfigAddress + 1);
   config_address_ = MemoryRegion::io(
       "pci-conf-idx", 4,
-      MemoryRegionOps{.read = [this](uint64_t, unsigned) -> uint64_t { return config_address_latch_; },
-                      .write = [this](uint64_t, uint64_t v, unsigned) { config_address_latch_ = static_cast<uint32_t>(v); },
-                      .min_access = 4,
+      MemoryRegionOps{.read = [this](uint64_t off, unsigned size) -> uint64_t {
+                        if (off == 1 && size == 1) return 0;  // reset control
+                        return config_address_latch_ >> (8 * off);
+                      },
+                      .write = [this](uint64_t off, uint64_t v, unsigned size) {
+                        if (off == 0 && size == 4) config_address_latch_ = static_cast<uint32_t>(v);
+                        else if (off == 1 && size == 1 && (v & kResetCpu) && on_guest_reset) on_guest_reset();
+                      },
+                      .min_access = 1,
                       .max_access = 4});
   config_data_ = MemoryRegion::io(
       "pci-conf-data", 4,
@@ -117,14 +127,6 @@ Status PcMachine::init(const MachineConfig& config) {
                       .max_access = 4});
   io_root_->add_subregion(kPortConfigAddress, config_address_.get());
   io_root_->add_subregion(kPortConfigData, config_data_.get());
-  reset_control_ = MemoryRegion::io(
-      "reset-control", 1,
-      MemoryRegionOps{.read = [](uint64_t, unsigned) -> uint64_t { return 0; },
-                      .write = [this](uint64_t, uint64_t v, unsigned) {
-                        if ((v & kResetCpu) && on_guest_reset) on_guest_reset();
-                      }});
-  // 0xcf9 sits inside the 0xcf8 dword; the byte port has priority over the latch's unused bytes.
-  io_root_->add_subregion(kPortResetControl, reset_control_.get(), 1);
   pm_control_ = MemoryRegion::io("pm1-control", 2,
                                  MemoryRegionOps{.read = [](uint64_t, unsigned) -> uint64_t { return 0; },
                                                  .write = [this](uint64_t, uint64_t v, unsigned) {

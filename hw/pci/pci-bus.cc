@@ -30,12 +30,14 @@ Status PciBus::plug(Device& dev) {
   if (PciDevice* other = functions_[devfn])
     return Error::format("PCI: slot {} function {} not available for {}, in use by {}", slot, fn, dev.type_name(),
                          describe(*other));
+  // QEMU's messages, with slot and function in hex here (and in decimal above).
   if (fn == 0) {
     for (int f = 1; f < 8; ++f)
       if (functions_[devfn + f] && !pdev->multifunction())
-        return Error::format("PCI: single function device can't be populated in function {}.{}", slot, fn);
+        return Error::format("PCI: {:x}.0 indicates single function, but {:x}.{:x} is already populated.", slot, slot,
+                             f);
   } else if (PciDevice* f0 = functions_[slot << 3]; f0 && !f0->multifunction()) {
-    return Error::format("PCI: single function device can't be populated in function {}.{}", slot, fn);
+    return Error::format("PCI: single function device can't be populated in function {:x}.{:x}", slot, fn);
   }
   functions_[devfn] = pdev;
   pdev->set_devfn(devfn);

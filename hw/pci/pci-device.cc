@@ -218,6 +218,7 @@ void PciDevice::reset() {
   }
   config_[kCacheLineSize] = 0;
   config_[kLatencyTimer] = 0;
+  config_[kInterruptLine] = 0;  // as QEMU: firmware assigns it again after a reset
   update_mappings();
   intx_level_ = 0;
   update_intx();

@@ -31,6 +31,8 @@ class HostMemoryBackend : public Object {
   // Produces the fd (or none) to map; called by complete() after the size is checked.
   virtual Status allocate() = 0;
   Status map(int prot, int flags);
+  // A failed mapping (or an impossible size), in QEMU's words.
+  Error map_error(int err) const;
 
   uint64_t size_ = 0;
   bool share_ = false;

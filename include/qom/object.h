@@ -31,6 +31,8 @@ struct PropertyInfo {
   std::function<Status(Object&, std::string_view name, const OptionValue&)> set;
   std::function<void(const Object&, nlohmann::json& out)> get;
   bool read_only = false;
+  // -object/object-add refuse to create the object without it ("Parameter 'size' is missing").
+  bool required = false;
 };
 
 class Object {
