@@ -94,7 +94,7 @@ const TypeRegistration kFile{TypeInfo{.name = "memory-backend-file",
                                       .parent = std::string(kMemoryBackendType),
                                       .interfaces = {std::string(kUserCreatable)},
                                       .factory = make_factory<MemoryBackendFile>(),
-                                      .properties = file_properties()}};
+                                      .properties = object_property_style(file_properties())}};
 
 }  // namespace
 }  // namespace nahanni

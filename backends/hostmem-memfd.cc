@@ -58,7 +58,7 @@ const TypeRegistration kMemfd{TypeInfo{.name = "memory-backend-memfd",
                                        .parent = std::string(kMemoryBackendType),
                                        .interfaces = {std::string(kUserCreatable)},
                                        .factory = make_factory<MemoryBackendMemfd>(),
-                                       .properties = memfd_properties()}};
+                                       .properties = object_property_style(memfd_properties())}};
 
 }  // namespace
 }  // namespace nahanni

@@ -45,6 +45,14 @@ PropertyInfo host_memory_backend_share_property(bool default_value) {
                                           "Mark the memory as private to QEMU or shared", default_value);
 }
 
+std::vector<PropertyInfo> object_property_style(std::vector<PropertyInfo> props) {
+  for (PropertyInfo& p : props) {
+    p.default_value.reset();
+    if (p.type == "size") p.type = "int";
+  }
+  return props;
+}
+
 std::vector<PropertyInfo> host_memory_backend_properties() {
   using B = HostMemoryBackend;
   PropertyInfo size = size_property<B>("size", &B::size_, "Size of the memory region (ex: 500M)");
@@ -64,7 +72,7 @@ const TypeRegistration kBackendType{TypeInfo{.name = std::string(kMemoryBackendT
                                              .parent = "object",
                                              .abstract = true,
                                              .interfaces = {std::string(kUserCreatable)},
-                                             .properties = host_memory_backend_properties()}};
+                                             .properties = object_property_style(host_memory_backend_properties())}};
 }  // namespace
 
 }  // namespace nahanni

@@ -1,1 +1,3 @@
-int main() { return 0; }
+#include "system/vl.h"
+
+int main(int argc, char** argv) { return nahanni::vl_main(argc, argv); }

@@ -8,8 +8,8 @@ namespace {
 
 // All address spaces rebuild when any region's layout changes; there are only a handful.
 std::vector<AddressSpace*>& all_spaces() {
-  static std::vector<AddressSpace*> spaces;
-  return spaces;
+  static auto* spaces = new std::vector<AddressSpace*>;  // never destroyed: outlives every region
+  return *spaces;
 }
 
 struct Piece {

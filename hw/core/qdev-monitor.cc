@@ -58,7 +58,8 @@ Result<Device*> device_add(OptionList opts, OptionSource source, bool hotplug) {
   const std::string type_name = driver->text;
   auto& registry = TypeRegistry::instance();
   const TypeInfo* type = registry.find(type_name);
-  if (!type || type->abstract || !type->user_creatable || !registry.is_a(type_name, kDeviceType))
+  if (!type || type->abstract || !registry.is_a(type_name, kDeviceType) ||
+      (!type->user_creatable && source != OptionSource::Internal))
     return Error::format("'{}' is not a valid device model name", type_name);
 
   std::string id;

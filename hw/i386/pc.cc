@@ -45,7 +45,7 @@ Status add_chipset_function(Machine& m, const char* type, const char* name, cons
   opts.items.emplace_back("driver", OptionValue::from_text(type));
   opts.items.emplace_back("addr", OptionValue::from_text(addr));
   if (multifunction) opts.items.emplace_back("multifunction", OptionValue::from_text("on"));
-  NN_ASSIGN_OR_RETURN(Device * dev, device_add(std::move(opts), OptionSource::CommandLine, false));
+  NN_ASSIGN_OR_RETURN(Device * dev, device_add(std::move(opts), OptionSource::Internal, false));
   // Chipset functions live under the machine, not among the user's peripherals.
   std::unique_ptr<Object> owned = dev->parent()->remove_child(dev->name());
   m.add_child(name, std::move(owned));

@@ -26,7 +26,7 @@ Status IvshmemPlain::do_realize() {
     return st;
   }
   if (!memdev_->shared())
-    log::warnf("ivshmem-plain: memdev '{}' has share=off: the guest's memory is private to this process "
+    log::warnf("memdev '{}' has share=off: the guest's memory is private to this process "
                "and shared with nobody; use share=on",
                memdev_->name());
   memdev_->set_in_use(true);

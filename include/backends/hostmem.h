@@ -52,5 +52,8 @@ inline constexpr std::string_view kMemoryBackendType = "memory-backend";
 
 // "share" with a type-specific default (memfd shares by default).
 PropertyInfo host_memory_backend_share_property(bool default_value);
+// QEMU shows object (not device) properties without defaults and sizes as "int", in -object
+// help and qom-list-properties; backend property tables go through this.
+std::vector<PropertyInfo> object_property_style(std::vector<PropertyInfo> props);
 
 }  // namespace nahanni

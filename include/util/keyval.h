@@ -17,7 +17,7 @@
 namespace nahanni {
 
 // Where options came from: some messages differ between the command line and QMP, as in QEMU.
-enum class OptionSource { CommandLine, Qmp };
+enum class OptionSource { CommandLine, Qmp, Internal /* the machine's own devices */ };
 
 struct OptionList {
   std::vector<std::pair<std::string, OptionValue>> items;  // in the order given; repeats kept

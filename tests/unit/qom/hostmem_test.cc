@@ -268,5 +268,47 @@ TEST_F(HostMemTest, properties_read_back) {
   EXPECT_EQ(*(*r)->get_property("type"), "memory-backend-memfd");
 }
 
+// -object TYPE,help prints these lines exactly as QEMU 7.2 does (QEMU has a few more properties).
+TEST(HostMemHelp, ram_help_lines_are_qemus) {
+  EXPECT_EQ(format_property_help("memory-backend-ram", "memory-backend-ram options"),
+            "memory-backend-ram options:\n"
+            "  dump=<bool>            - Set to 'off' to exclude from core dump\n"
+            "  merge=<bool>           - Mark memory as mergeable\n"
+            "  prealloc=<bool>        - Preallocate memory\n"
+            "  reserve=<bool>         - Reserve swap space (or huge pages) if applicable\n"
+            "  share=<bool>           - Mark the memory as private to QEMU or shared\n"
+            "  size=<int>             - Size of the memory region (ex: 500M)\n");
+}
+
+TEST(HostMemHelp, memfd_help_lines_are_qemus) {
+  EXPECT_EQ(format_property_help("memory-backend-memfd", "memory-backend-memfd options"),
+            "memory-backend-memfd options:\n"
+            "  dump=<bool>            - Set to 'off' to exclude from core dump\n"
+            "  hugetlb=<bool>         - Use huge pages\n"
+            "  hugetlbsize=<int>      - Huge pages size (ex: 2M, 1G)\n"
+            "  merge=<bool>           - Mark memory as mergeable\n"
+            "  prealloc=<bool>        - Preallocate memory\n"
+            "  reserve=<bool>         - Reserve swap space (or huge pages) if applicable\n"
+            "  seal=<bool>            - Seal growing & shrinking\n"
+            "  share=<bool>           - Mark the memory as private to QEMU or shared\n"
+            "  size=<int>             - Size of the memory region (ex: 500M)\n");
+}
+
+TEST(HostMemHelp, file_help_lines_are_qemus) {
+  EXPECT_EQ(format_property_help("memory-backend-file", "memory-backend-file options"),
+            "memory-backend-file options:\n"
+            "  align=<int>\n"
+            "  discard-data=<bool>\n"
+            "  dump=<bool>            - Set to 'off' to exclude from core dump\n"
+            "  mem-path=<string>\n"
+            "  merge=<bool>           - Mark memory as mergeable\n"
+            "  pmem=<bool>\n"
+            "  prealloc=<bool>        - Preallocate memory\n"
+            "  readonly=<bool>\n"
+            "  reserve=<bool>         - Reserve swap space (or huge pages) if applicable\n"
+            "  share=<bool>           - Mark the memory as private to QEMU or shared\n"
+            "  size=<int>             - Size of the memory region (ex: 500M)\n");
+}
+
 }  // namespace
 }  // namespace nahanni
