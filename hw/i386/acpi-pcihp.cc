@@ -41,6 +41,9 @@ void AcpiPciHotplug::device_plugged(PciDevice& dev) { up_ |= 1u << (dev.devfn() 
 void AcpiPciHotplug::reset() {
   up_ = 0;
   down_ = 0;
+  // The reset forgets the requests, so they must not stay pending: device_del can ask again
+  // (otherwise the device could never be unplugged).
+  for (Device* d : bus_.devices()) d->set_unplug_pending(false);
 }
 
 uint64_t AcpiPciHotplug::read(uint64_t offset) {
