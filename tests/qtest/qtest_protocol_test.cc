@@ -151,7 +151,17 @@ struct Malformed {
   const char* reply;
 };
 
-void PrintTo(const Malformed& m, std::ostream* os) { *os << '"' << m.request << '"'; }
+// Test names end up in XML reports: control bytes are shown escaped.
+void PrintTo(const Malformed& m, std::ostream* os) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  *os << '"';
+  for (const char* p = m.request; *p; ++p) {
+    auto c = static_cast<unsigned char>(*p);
+    if (c >= 0x20 && c < 0x7f && c != '<' && c != '>' && c != '&' && c != '"') *os << *p;
+    else *os << "\\x" << kHex[c >> 4] << kHex[c & 15];
+  }
+  *os << '"';
+}
 
 class QtestMalformed : public QtestProtocol, public ::testing::WithParamInterface<Malformed> {};
 
