@@ -28,8 +28,8 @@ class TestPciDevice : public PciDevice {
   std::vector<int> remapped;
   Msix* msix() { return msix_.get(); }
   void bar_mapping_changed(int n) override { remapped.push_back(n); }
-  // Test access to the protected masks.
-  uint8_t wmask(uint32_t off) const { return wmask_[off]; }
+  // What the device model itself would do on an error (a master abort, a parity error).
+  void raise_status(uint16_t bits) { set16(kStatus, get16(kStatus) | bits); }
 
  protected:
   Status do_realize() override {
@@ -221,6 +221,20 @@ TEST_F(PciTest, status_error_bits_are_write_one_to_clear_and_others_read_only) {
   d.config_write(kStatus, kStatusInterrupt, 2);  // the interrupt bit is not W1C
   EXPECT_EQ(d.config_read(kStatus, 2), kStatusCapList | kStatusInterrupt);
   d.set_intx(0);
+  EXPECT_EQ(d.config_read(kStatus, 2), kStatusCapList);
+}
+
+TEST_F(PciTest, status_error_bits_clear_only_where_one_is_written) {
+  TestPciDevice& d = add_test_device();
+  d.raise_status(0xf900);  // parity, signalled/received target abort, master abort, SERR, detected parity
+  EXPECT_EQ(d.config_read(kStatus, 2), 0xf900u | kStatusCapList);
+  d.config_write(kStatus, 0x2000, 2);  // received master abort only
+  EXPECT_EQ(d.config_read(kStatus, 2), 0xd900u | kStatusCapList);
+  d.config_write(kStatus + 1, 0x81, 1);  // byte write: detected parity and master data parity
+  EXPECT_EQ(d.config_read(kStatus, 2), 0x5800u | kStatusCapList);
+  d.config_write(kStatus, 0, 2);  // writing 0 changes nothing
+  EXPECT_EQ(d.config_read(kStatus, 2), 0x5800u | kStatusCapList);
+  d.config_write(kStatus, 0xffff, 2);
   EXPECT_EQ(d.config_read(kStatus, 2), kStatusCapList);
 }
 
