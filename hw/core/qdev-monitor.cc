@@ -61,6 +61,8 @@ Result<Device*> device_add(OptionList opts, OptionSource source, bool hotplug) {
   if (!type || type->abstract || !registry.is_a(type_name, kDeviceType) ||
       (!type->user_creatable && source != OptionSource::Internal))
     return Error::format("'{}' is not a valid device model name", type_name);
+  // QEMU refuses a type that cannot be hotplugged before it looks at the id or the bus.
+  if (hotplug && !type->hotpluggable) return Error("Parameter 'driver' expects a pluggable device type");
 
   std::string id;
   if (std::optional<OptionValue> id_value = opts.take("id")) {
@@ -84,7 +86,7 @@ Result<Device*> device_add(OptionList opts, OptionSource source, bool hotplug) {
     bus = machine ? machine->default_bus(type->bus_type) : nullptr;
     if (!bus) return Error::format("No '{}' bus found for device '{}'", type->bus_type, type_name);
   }
-  if (hotplug && bus && (!bus->hotpluggable() || !type->hotpluggable))
+  if (hotplug && bus && !bus->hotpluggable())
     return Error::format("Bus '{}' does not support hotplugging", bus->name());
 
   std::unique_ptr<Object> obj = registry.create(type_name);

@@ -265,9 +265,12 @@ TEST_F(QdevTest, hotplug_needs_a_hotpluggable_bus_and_device) {
   machine_.bus.hotplug = false;
   EXPECT_EQ(add_error(R"({"driver":"test-dev","id":"h"})", OptionSource::Qmp, true),
             "Bus 'test.0' does not support hotplugging");
+  // A type that cannot be hotplugged is refused first, even on a bus that could take it.
+  EXPECT_EQ(add_error(R"({"driver":"test-nohotplug-dev","id":"h"})", OptionSource::Qmp, true),
+            "Parameter 'driver' expects a pluggable device type");
   machine_.bus.hotplug = true;
   EXPECT_EQ(add_error(R"({"driver":"test-nohotplug-dev","id":"h"})", OptionSource::Qmp, true),
-            "Bus 'test.0' does not support hotplugging");
+            "Parameter 'driver' expects a pluggable device type");
   EXPECT_TRUE(add("test-nohotplug-dev,id=cold").ok());  // cold plug is fine
 }
 
