@@ -235,6 +235,9 @@ QtestServer::QtestServer(QtestTarget target, Output output, std::unique_ptr<Log>
 QtestServer::~QtestServer() { *self_ = nullptr; }
 
 void QtestServer::opened() {
+  // A client chardev may report the connection it made before we attached as well as after.
+  if (open_) return;
+  open_ = true;
   std::fill(intercept_->levels.begin(), intercept_->levels.end(), 0);
   log_->start = std::chrono::steady_clock::now();
   if (log_->file) {
@@ -244,6 +247,8 @@ void QtestServer::opened() {
 }
 
 void QtestServer::closed() {
+  if (!open_) return;
+  open_ = false;
   if (log_->file) {
     fmt::print(log_->file, "[I +{}] CLOSED\n", log_->elapsed());
     std::fflush(log_->file);

@@ -61,6 +61,7 @@ class QtestServer {
   QtestServer& operator=(const QtestServer&) = delete;
 
   // Connection events: opening forgets the recorded IRQ levels and restarts the log's timer.
+  // Repeated events without a change (open while open) are ignored.
   void opened();
   void closed();
   // Bytes from the test, in any split: lines may arrive in pieces or several at once.
@@ -100,6 +101,7 @@ class QtestServer {
   Output output_;
   std::unique_ptr<Log> log_;
   QtestLimits limits_;
+  bool open_ = false;
   std::string pending_;        // bytes of an unfinished line
   bool discarding_ = false;    // inside an overlong line, until its newline
   std::unique_ptr<Intercept> intercept_;

@@ -5,6 +5,8 @@
 
 #include <signal.h>
 
+#include <cstdio>
+#include <fstream>
 #include <memory>
 
 #include "libqtest.h"
@@ -283,6 +285,30 @@ TEST(QtestLifecycle, unreachable_qtest_socket_is_an_error) {
   RunResult r = run_emulator("-machine pc -accel qtest -qtest unix:/nonexistent-dir/q.sock -display none");
   EXPECT_EQ(r.status, (ExitStatus{.exited = true, .code = 1}));
   EXPECT_NE(r.err.find("-qtest unix:/nonexistent-dir/q.sock: "), std::string::npos) << r.err;
+}
+
+TEST(QtestLifecycle, qtest_log_records_requests_and_replies) {
+  std::string path = ::testing::TempDir() + "/qtest-protocol-test.log";
+  {
+    QTestState q("-machine none -qtest-log " + path);  // the later -qtest-log wins
+    EXPECT_EQ(q.command("inb 0x80"), "OK 0x00ff");
+    EXPECT_TRUE(q.quit().success());
+  }
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) {
+    // "[R +0.000012] x" -> "[R] x": times vary.
+    auto plus = l.find(" +");
+    auto close = l.find(']');
+    if (plus != std::string::npos && close != std::string::npos && plus < close) l.erase(plus, close - plus);
+    lines.push_back(l);
+  }
+  std::vector<std::string> expected = {"[I 0.000000] OPENED", "[R] endianness", "[S] OK little", "[R] inb 0x80",
+                                       "[S] OK 0x00ff"};
+  ASSERT_GE(lines.size(), expected.size());
+  lines.resize(expected.size());  // a CLOSED line may follow, if the emulator saw the hang-up
+  EXPECT_EQ(lines, expected);
+  std::remove(path.c_str());
 }
 
 TEST(QtestLifecycle, unwritable_qtest_log_is_an_error) {

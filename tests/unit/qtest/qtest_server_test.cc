@@ -393,6 +393,8 @@ TEST_F(QtestServerTest, log_has_qemu_format) {
   start({}, path);
   EXPECT_EQ(cmd("irq_intercept_in ioapic"), "OK");
   EXPECT_EQ(cmd("set_irq_in ioapic unnamed-gpio-in 4 1"), "IRQ raise 4\nOK");
+  server_->opened();  // a repeated event changes nothing
+  server_->closed();
   server_->closed();
   server_.reset();
   std::ifstream in(path);
