@@ -11,6 +11,7 @@
 #include <sys/un.h>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <array>
 #include <cerrno>
@@ -363,10 +364,18 @@ class SocketChardev final : public Chardev {
   EventLoop::Handle reconnect_timer_;
 };
 
-const TypeRegistration kSocketType{TypeInfo{.name = "chardev-socket",
-                                            .parent = std::string(kChardevType),
-                                            .factory = make_factory<SocketChardev>(),
-                                            .user_creatable = false}};
+const TypeRegistration kSocketType{TypeInfo{
+    .name = "chardev-socket",
+    .parent = std::string(kChardevType),
+    .factory = make_factory<SocketChardev>(),
+    // qom-get /chardevs/ID connected, as QEMU offers it.
+    .properties = {PropertyInfo{.name = "connected",
+                                .type = "bool",
+                                .get = [](const Object& o, nlohmann::json& out) {
+                                  out = static_cast<const SocketChardev&>(o).connected();
+                                },
+                                .read_only = true}},
+    .user_creatable = false}};
 
 }  // namespace
 }  // namespace nahanni

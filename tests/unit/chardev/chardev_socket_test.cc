@@ -6,6 +6,8 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 
+#include <nlohmann/json.hpp>
+
 #include <thread>
 
 #include "chardev_test_util.h"
@@ -61,10 +63,12 @@ TEST_F(ChardevSocket, server_accepts_and_passes_bytes_with_their_descriptors) {
   ASSERT_TRUE(c->attach(rec.frontend()));
   EXPECT_TRUE(rec.events.empty());
 
+  EXPECT_EQ(*c->get_property("connected"), false);
   UniqueFd peer = *unix_connect(path);
   ASSERT_TRUE(pump_until([&] { return !rec.events.empty(); }));
   EXPECT_EQ(rec.events, std::vector{ChardevEvent::Opened});
   EXPECT_TRUE(c->connected());
+  EXPECT_EQ(*c->get_property("connected"), true);
 
   UniqueFd sent = send_with_eventfd(peer.get(), "12345678");
   ASSERT_TRUE(pump_until([&] { return rec.bytes.size() == 8; }));
