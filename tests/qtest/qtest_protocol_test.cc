@@ -269,6 +269,8 @@ TEST(QtestLifecycle, sigterm_ends_the_emulator_cleanly) {
   ExitStatus s = q.quit();
   EXPECT_EQ(s, (ExitStatus{.exited = true, .code = 0}));
   EXPECT_FALSE(q.was_killed());
+  EXPECT_EQ(q.unexpected_stderr(), "");
+  EXPECT_NE(q.stderr_text().find(": terminating on signal 15 from pid "), std::string::npos) << q.stderr_text();
 }
 
 TEST(QtestLifecycle, a_stopped_emulator_is_killed) {

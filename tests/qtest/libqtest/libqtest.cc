@@ -164,6 +164,20 @@ std::string QTestState::stderr_text() const {
   return text;
 }
 
+std::string QTestState::unexpected_stderr() const {
+  std::string text = stderr_text(), out;
+  std::string notice = fmt::format(": terminating on signal 15 from pid {} (", getpid());
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    size_t end = nl == std::string::npos ? text.size() : nl + 1;
+    std::string_view line(text.data() + pos, end - pos);
+    if (line.find(notice) == std::string_view::npos) out.append(line);
+    pos = end;
+  }
+  return out;
+}
+
 void QTestState::wait_readable(int fd) {
   auto deadline = std::chrono::steady_clock::now() + options_.reply_timeout;
   for (;;) {

@@ -116,6 +116,9 @@ class QTestState {
   bool was_killed() const { return killed_; }
   // Whatever the emulator wrote to stderr so far.
   std::string stderr_text() const;
+  // The same without the "terminating on signal 15 from pid <ours> (...)" line that quit()'s
+  // SIGTERM provokes (QEMU prints it too): what a test expecting a quiet run compares with "".
+  std::string unexpected_stderr() const;
 
  private:
   void start(const std::string& extra_args);
