@@ -3,7 +3,12 @@
 // valid one must still work.
 #include <gtest/gtest.h>
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 
 #include <cstdio>
 #include <fstream>
@@ -11,6 +16,7 @@
 
 #include "libqtest.h"
 #include "pci.h"
+#include "util/socket.h"
 
 namespace nahanni::qtest {
 namespace {
@@ -311,6 +317,34 @@ TEST(QtestLifecycle, qtest_log_records_requests_and_replies) {
   lines.resize(expected.size());  // a CLOSED line may follow, if the emulator saw the hang-up
   EXPECT_EQ(lines, expected);
   std::remove(path.c_str());
+}
+
+// "-qtest chardev:ID" on a -chardev of our own, without libqtest.
+TEST(QtestLifecycle, qtest_on_a_named_chardev) {
+  std::string path = ::testing::TempDir() + "/qtest-chardev-" + std::to_string(getpid()) + ".sock";
+  auto listener = unix_listen(path, 1);
+  ASSERT_TRUE(listener.ok()) << listener.error().message();
+  ChildProcess child = ChildProcess::spawn(emulator_binary() + " -machine none -display none -chardev socket,path=" +
+                                           path + ",id=qt -qtest chardev:qt -qtest-log none -accel qtest");
+  struct pollfd p = {listener->get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 30000), 1);
+  UniqueFd conn(accept4(listener->get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(conn.valid());
+  ::unlink(path.c_str());
+  std::string request = "endianness\nclock_step 7\n";
+  ASSERT_EQ(::write(conn.get(), request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  std::string got;
+  while (std::count(got.begin(), got.end(), '\n') < 2) {
+    p = {conn.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 30000), 1);
+    char buf[256];
+    ssize_t n = ::read(conn.get(), buf, sizeof buf);
+    ASSERT_GT(n, 0);
+    got.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(got, "OK little\nOK 7\n");
+  ExitStatus s = child.terminate(std::chrono::seconds(10));
+  EXPECT_TRUE(s.success()) << s.describe();
 }
 
 TEST(QtestLifecycle, unwritable_qtest_log_is_an_error) {
