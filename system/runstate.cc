@@ -81,7 +81,9 @@ void vm_stop(RunState state) {
 
 void request_shutdown(ShutdownCause cause) {
   emit_event("SHUTDOWN", cause_data(cause));
-  vm_stop(RunState::Shutdown);
+  // No STOP event here: QEMU 7.2 sends only SHUTDOWN before the process ends.
+  if (runstate_is_running())
+    if (Accelerator* accel = current_accel()) accel->stop();
   g_state = RunState::Shutdown;
   if (g_shutdown_handler) {
     g_shutdown_handler(cause);
