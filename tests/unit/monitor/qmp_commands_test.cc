@@ -218,6 +218,22 @@ TEST_F(RunStateTest, quit_sends_shutdown_before_the_reply) {
             R"({"error": {"class": "GenericError", "desc": "Resetting the Virtual Machine is required"}})");
 }
 
+TEST_F(RunStateTest, quit_while_running_sends_no_stop_event) {
+  ASSERT_EQ(c.send(R"({"execute":"cont"})").size(), 2u);
+  EXPECT_EQ(c.send(R"({"execute":"quit"})"),
+            (V{R"({"timestamp": T, "event": "SHUTDOWN", "data": {"guest": false, "reason": "host-qmp-quit"}})",
+               R"({"return": {}})"}));
+  EXPECT_EQ(c.ask(R"({"execute":"query-status"})"),
+            R"({"return": {"running": false, "singlestep": false, "status": "shutdown"}})");
+}
+
+TEST_F(QmpCommandsTest, oversize_request_is_answered_and_skipped) {
+  std::string big = R"({"execute":"query-target","arguments":{"x":")" + std::string(JsonStreamSplitter::kDefaultMaxMessage, 'a') + R"("}})";
+  EXPECT_EQ(c.send(big + "\n" + R"({"execute":"query-target"})"),
+            (V{R"({"error": {"class": "GenericError", "desc": "JSON parse error, message exceeds 1048576 bytes"}})",
+               R"({"return": {"arch": "x86_64"}})"}));
+}
+
 TEST_F(QmpCommandsTest, probes_libvirt_and_libqtest_make) {
   EXPECT_EQ(c.ask(R"({"execute":"query-target"})"), R"({"return": {"arch": "x86_64"}})");
   std::string cpus = c.ask(R"({"execute":"query-cpu-definitions"})");
