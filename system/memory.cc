@@ -172,7 +172,14 @@ void AddressSpace::dispatch_read(const FlatRange* range, uint64_t addr, uint8_t*
     unsigned size = static_cast<unsigned>(std::min<size_t>(len - done, ops.max_access));
     while (size & (size - 1)) size &= size - 1;  // round down to a power of two
     unsigned access = std::max(size, ops.min_access);
-    uint64_t v = ops.read ? ops.read(off + done, access) : 0;
+    // A widened read covers the naturally aligned word holding the bytes asked for, so a byte
+    // read at offset 2 of a dword register returns that register's byte 2, not byte 0.
+    uint64_t at = off + done, shift = 0;
+    if (access > size && (at & (access - 1)) + size <= access) {
+      shift = at & (access - 1);
+      at -= shift;
+    }
+    uint64_t v = ops.read ? ops.read(at, access) >> (8 * shift) : 0;
     for (unsigned i = 0; i < size; ++i) out[done + i] = static_cast<uint8_t>(v >> (8 * i));
     done += size;
   }

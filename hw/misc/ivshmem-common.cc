@@ -23,7 +23,8 @@ Status IvshmemCommon::realize_core(const Config& config) {
                  .device = config.device_id,
                  .revision = config.revision,
                  .class_code = kClassMemoryRam,
-                 .interrupt_pin = static_cast<uint8_t>(config.intx ? 1 : 0)};
+                 // The legacy ABI always declares INTA, also when its interrupts are MSI-X.
+                 .interrupt_pin = static_cast<uint8_t>(config.intx || config.revision == kRevisionLegacy ? 1 : 0)};
   set_identity(id);
   registers_ = MemoryRegion::io(
       "ivshmem-mmio", kRegisterBarSize,

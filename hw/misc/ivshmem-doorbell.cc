@@ -28,7 +28,7 @@ Status IvshmemDoorbell::realize_doorbell(const DoorbellSettings& s, uint16_t dev
   if (!s.msi && s.vectors > 1)
     return Error::format("vectors={} requires msi=on: INTx carries a single interrupt", s.vectors);
   if (s.size && !is_power_of_2(s.size))
-    return Error::format("size {} is not a power of two: a PCI BAR must be", s.size);
+    return Error::format("size {} ({}) is not a power of two: a PCI BAR must be", s.size, format_size(s.size));
 
   auto link = std::make_unique<IvshmemServerLink>(*this, *s.chardev, s.vectors);
   NN_TRY(link->handshake(std::chrono::milliseconds(s.setup_timeout_ms)));

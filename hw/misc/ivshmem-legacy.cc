@@ -109,8 +109,8 @@ Status IvshmemLegacy::do_realize() {
   if (backends == 0) return Error("You must specify either 'shm', 'chardev' or 'memdev'");
   if (backends > 1) return Error("only one of 'shm', 'chardev' and 'memdev' may be given");
   std::string mode = given("chardev") ? "chardev" : given("shm") ? "shm" : "memdev";
-  log::warnf("ivshmem is deprecated, please use ivshmem-plain or ivshmem-doorbell instead: {}", replacement(mode));
-
+  // Configuration errors first: a command line that cannot work gets one error line, not a
+  // deprecation warning recommending its equally broken translation.
   if (!role_.empty() && role_ != "peer" && role_ != "master") return Error("'role' must be 'peer' or 'master'");
   master_ = role_ == "master" ? OnOffAuto::On : role_ == "peer" ? OnOffAuto::Off : OnOffAuto::Auto;
   use64_ = use64_number_ != 0;
@@ -120,9 +120,10 @@ Status IvshmemLegacy::do_realize() {
     if (!parsed || !is_power_of_2(*parsed)) return Error::format("Invalid size {}", size_text_);
     size = *parsed;
   }
+  if (mode == "chardev" && legacy_ioeventfd_ && !legacy_msi_) return Error("ioeventfd/irqfd requires MSI");
+  log::warnf("ivshmem is deprecated, please use ivshmem-plain or ivshmem-doorbell instead: {}", replacement(mode));
 
   if (mode == "chardev") {
-    if (legacy_ioeventfd_ && !legacy_msi_) return Error("ioeventfd/irqfd requires MSI");
     Chardev* chr = find_chardev(legacy_chardev_);
     if (!chr) return Error::format("Property 'ivshmem.chardev' can't find value '{}'", legacy_chardev_);
     return realize_doorbell(DoorbellSettings{.chardev = chr, .chardev_id = legacy_chardev_, .size = size,

@@ -217,6 +217,15 @@ TEST_F(MemoryTest, io_access_smaller_than_min_is_widened) {
   EXPECT_EQ(dev.log, (std::vector<Access>{{false, 0, 0, 4}, {false, 0, 0, 4}, {true, 4, 0xab, 4}}));
 }
 
+TEST_F(MemoryTest, widened_unaligned_read_returns_the_bytes_at_that_offset) {
+  RecordingIo dev(0x10, 4, 4);
+  root_->add_subregion(0x100, dev.region.get());
+  AddressSpace as("io", root_.get(), 0xff);
+  EXPECT_EQ(as.read_value(0x106, 1), 0x16u);  // byte 2 of the dword at 4
+  EXPECT_EQ(as.read_value(0x105, 2), 0x1615u);
+  EXPECT_EQ(dev.log, (std::vector<Access>{{false, 4, 0, 4}, {false, 4, 0, 4}}));
+}
+
 TEST_F(MemoryTest, io_without_callbacks_reads_zero) {
   auto r = MemoryRegion::io("silent", 4, MemoryRegionOps{});
   root_->add_subregion(0x10, r.get());
