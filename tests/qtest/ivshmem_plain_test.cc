@@ -218,6 +218,21 @@ TEST(IvshmemPlain, two_emulators_and_the_host_share_one_file) {
   EXPECT_TRUE(q2.quit().success());
 }
 
+TEST(IvshmemPlain, a_private_backend_works_with_a_warning) {
+  // QEMU accepts share=off silently (its own tests use memory-backend-ram); nahanni warns.
+  QTestState q(plain_args("-object memory-backend-ram,id=mb1,size=1M"));
+  Mapped m(q);
+  EXPECT_EQ(m.bar2.size, 1u << 20);
+  m.dev.bar_writel(m.bar2, 0x10, 0x12345678);
+  EXPECT_EQ(m.dev.bar_readl(m.bar2, 0x10), 0x12345678u);
+  std::string err = q.stderr_text();  // before quit() adds "terminating on signal 15"
+  EXPECT_TRUE(q.quit().success());
+  EXPECT_EQ(err, fmt::format("nahanni-system-x86_64: -device ivshmem-plain,id=iv1,memdev=mb1,addr={}: warning: "
+                             "memdev 'mb1' has share=off: the guest's memory is private to this process and shared "
+                             "with nobody; use share=on\n",
+                             kSlot));
+}
+
 // "A plain device with a 16 GiB sparse memfd gets its BAR2 placed above 4 GiB."
 TEST(IvshmemPlain, sixteen_gib_region_is_placed_above_4g) {
   constexpr uint64_t kSize = 16ull << 30, kAddr = 64ull << 30;  // aligned to its size
