@@ -280,6 +280,15 @@ TEST(IvshmemDoorbell, identity_capabilities_and_bars) {
   ASSERT_EQ(bar2s.size(), 2u);
   q.writel(bar2s[0] + 0x10, 0xfeedf00d);
   EXPECT_EQ(q.readl(bar2s[1] + 0x10), 0xfeedf00du);
+  // The one-vector device closes the eventfds beyond its vector, its own 3 and iv0's 3, and
+  // counts them; iv0 has room for all of iv1's 4.
+  auto dropped = [&](const char* id) {
+    nlohmann::json r = q.qmp(nlohmann::json{
+        {"execute", "qom-get"}, {"arguments", {{"path", fmt::format("/machine/peripheral/{}", id)}, {"property", "status"}}}});
+    return r["return"]["dropped-eventfds"].get<uint64_t>();
+  };
+  EXPECT_TRUE(eventually([&] { return dropped("iv1") == 6; })) << dropped("iv1");
+  EXPECT_EQ(dropped("iv0"), 0u);
   EXPECT_TRUE(q.quit().success()) << q.stderr_text();
 }
 
@@ -549,6 +558,38 @@ TEST(IvshmemDoorbell, ivshmem_client_is_a_peer) {
   EXPECT_EQ(read_text(out_path), "notification on vector 0 (count 1)\nnotification on vector 1 (count 1)\n");
   EXPECT_EQ(sent(a), (std::vector<uint64_t>{1, 1}));
   EXPECT_TRUE(a.qts().quit().success()) << a.qts().stderr_text();
+}
+
+TEST(IvshmemDoorbell, function_mask_holds_rings_pending_until_cleared) {
+  constexpr unsigned kVectors = 2;
+  TempDir dir;
+  Server server(dir, kVectors);
+  ASSERT_TRUE(server.up()) << server.log();
+  Peer a(server, "vectors=2");
+  Peer b(server, "vectors=2");
+  a.map();
+  b.map();
+  ASSERT_TRUE(eventually([&] { return b.ready() && a.ready() && a.peer_vectors(1) == kVectors; }));
+  PciDevice& d = b.dev();
+  uint8_t control = static_cast<uint8_t>(d.find_capability(pci::kCapIdMsix) + 2);
+  // Both entries unmasked and pointing into RAM, but the whole function masked.
+  for (unsigned v = 0; v < kVectors; ++v) {
+    b.qts().writel(kMsiRam + 4 * v, 0);
+    d.msix_set_entry(static_cast<int>(v), kMsiRam + 4 * v, 0xf00 + v, false);
+  }
+  d.config_writew(control, d.config_readw(control) | pci::kMsixMaskAll);
+  a.ring(1, 0);
+  a.ring(1, 1);
+  ASSERT_TRUE(eventually([&] { return b.pending_mask(kVectors) == 3; }));
+  EXPECT_EQ(b.qts().readl(kMsiRam), 0u);
+  EXPECT_EQ(b.qts().readl(kMsiRam + 4), 0u);
+  // Clearing the function mask delivers both and clears the bits.
+  d.config_writew(control, static_cast<uint16_t>(d.config_readw(control) & ~pci::kMsixMaskAll));
+  EXPECT_EQ(b.pending_mask(kVectors), 0u);
+  EXPECT_EQ(b.qts().readl(kMsiRam), 0xf00u);
+  EXPECT_EQ(b.qts().readl(kMsiRam + 4), 0xf01u);
+  EXPECT_TRUE(a.qts().quit().success()) << a.qts().stderr_text();
+  EXPECT_TRUE(b.qts().quit().success()) << b.qts().stderr_text();
 }
 
 TEST(IvshmemDoorbell, system_reset_masks_vectors_and_keeps_the_peers) {
