@@ -143,6 +143,8 @@ class Peer {
                     server.socket(), slot, device_options));
     bus_ = std::make_unique<PciBus>(*qts_);
     dev_.emplace(bus_->device_at(slot));
+    // A qtest round trip: the device is realized, so it has its id before the next peer starts.
+    if (dev_->vendor_id() != kVendor) throw QTestError(fmt::format("no ivshmem device in slot {}", slot));
   }
   Peer(const Peer&) = delete;
   Peer& operator=(const Peer&) = delete;
