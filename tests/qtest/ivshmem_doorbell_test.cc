@@ -562,6 +562,25 @@ TEST(IvshmemDoorbell, ivshmem_client_is_a_peer) {
   EXPECT_TRUE(a.qts().quit().success()) << a.qts().stderr_text();
 }
 
+TEST(IvshmemDoorbell, more_vectors_than_the_server_sends_leave_setup_incomplete) {
+  TempDir dir;
+  Server server(dir, 2);
+  ASSERT_TRUE(server.up()) << server.log();
+  Peer a(server, "vectors=4");
+  Peer b(server, "vectors=2");
+  a.map();
+  b.map();
+  ASSERT_TRUE(eventually([&] { return a.reg(kOwnVectors) == 2 && a.peer_vectors(1) == 2; }));
+  EXPECT_EQ(a.reg(kState), kStateServerConnected);  // vectors 2 and 3 never arrive
+  EXPECT_EQ(a.status()["setup-complete"], false);
+  ASSERT_TRUE(eventually([&] { return b.ready() && b.peer_vectors(0) == 2; }));
+  // The vectors that did arrive work.
+  expect_ring_arrives(b, a, 1, 4);
+  expect_ring_arrives(a, b, 1, 2);
+  EXPECT_TRUE(a.qts().quit().success()) << a.qts().stderr_text();
+  EXPECT_TRUE(b.qts().quit().success()) << b.qts().stderr_text();
+}
+
 TEST(IvshmemDoorbell, function_mask_holds_rings_pending_until_cleared) {
   constexpr unsigned kVectors = 2;
   TempDir dir;
