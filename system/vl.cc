@@ -148,7 +148,9 @@ Status parse_display(const CmdlineOption& o) {
 }
 
 Result<Accelerator*> create_accel(Settings& s, Machine& machine) {
-  if (s.accels.empty()) s.accels = {s.qtest_spec ? "qtest" : "kvm"};
+  // Machine "none" runs no guest code (libvirt probes with it), so it needs no CPU accelerator.
+  bool cpuless = !machine.memory();
+  if (s.accels.empty()) s.accels = {s.qtest_spec || cpuless ? "qtest" : "kvm"};
   std::optional<Error> last;
   for (const std::string& name : s.accels) {
     auto obj = TypeRegistry::instance().create(name + "-accel");

@@ -138,7 +138,8 @@ class FakeServerSocket {
 // Entries that concurrently running tests of this suite create and remove on their own.
 bool belongs_to_another_test(const std::string& name) {
   return name.rfind("nahanni-ivplain", 0) == 0 || name.rfind("nahanni-ivlegacy", 0) == 0 ||
-         name.rfind("nahanni-ivhot", 0) == 0 || name.rfind("ivshmem", 0) == 0 || name.rfind("qtest-", 0) == 0;
+         name.rfind("nahanni-ivhot", 0) == 0 || name.rfind("ivshmem", 0) == 0 || name.rfind("qtest-", 0) == 0 ||
+         name.rfind("nn-ivshmem-test", 0) == 0;  // the ivshmem-server tests' own objects
 }
 
 class IvshmemErrors : public testing::TestWithParam<Case> {};
