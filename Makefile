@@ -29,8 +29,14 @@ install: all
 demo: deps all
 	scripts/demo.sh $(BUILD)
 
+bench: deps
+	scripts/bench.sh
+
 clean:
 	[ ! -d $(BUILD) ] || ninja -C $(BUILD) clean
 
-distclean:
+distbench: deps
+	scripts/bench.sh
+
+clean:
 	rm -rf $(BUILD) $(SAN_BUILD) build-release
