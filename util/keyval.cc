@@ -25,15 +25,16 @@ size_t read_value(std::string_view text, size_t pos, std::string& out) {
   return pos;
 }
 
-OptionValue from_json(const nlohmann::ordered_json& j) {
+template <typename Json>
+OptionValue json_to_option_value(const Json& j) {
   OptionValue v;
   using K = OptionValue::Kind;
   switch (j.type()) {
-    case nlohmann::json::value_t::string: v.kind = K::JsonString; v.text = j.get<std::string>(); break;
-    case nlohmann::json::value_t::boolean: v.kind = K::JsonBool; v.boolean = j.get<bool>(); break;
-    case nlohmann::json::value_t::number_integer: v.kind = K::JsonInt; v.integer = j.get<int64_t>(); break;
-    case nlohmann::json::value_t::number_unsigned: v.kind = K::JsonUInt; v.uinteger = j.get<uint64_t>(); break;
-    case nlohmann::json::value_t::number_float: v.kind = K::JsonDouble; v.number = j.get<double>(); break;
+    case nlohmann::json::value_t::string: v.kind = K::JsonString; v.text = j.template get<std::string>(); break;
+    case nlohmann::json::value_t::boolean: v.kind = K::JsonBool; v.boolean = j.template get<bool>(); break;
+    case nlohmann::json::value_t::number_integer: v.kind = K::JsonInt; v.integer = j.template get<int64_t>(); break;
+    case nlohmann::json::value_t::number_unsigned: v.kind = K::JsonUInt; v.uinteger = j.template get<uint64_t>(); break;
+    case nlohmann::json::value_t::number_float: v.kind = K::JsonDouble; v.number = j.template get<double>(); break;
     case nlohmann::json::value_t::null: v.kind = K::JsonNull; break;
     default: v.kind = K::JsonCompound; v.text = j.dump(); break;
   }
@@ -41,6 +42,9 @@ OptionValue from_json(const nlohmann::ordered_json& j) {
 }
 
 }  // namespace
+
+OptionValue option_value_from_json(const nlohmann::json& j) { return json_to_option_value(j); }
+OptionValue option_value_from_json(const nlohmann::ordered_json& j) { return json_to_option_value(j); }
 
 const OptionValue* OptionList::find(std::string_view key) const {
   for (auto it = items.rbegin(); it != items.rend(); ++it)
@@ -156,7 +160,7 @@ Result<OptionList> parse_json_object(std::string_view text) {
   if (!j.is_object()) return Error("JSON value must be an object");
   OptionList list;
   list.from_json = true;
-  for (auto& [key, value] : j.items()) list.items.emplace_back(key, from_json(value));
+  for (auto& [key, value] : j.items()) list.items.emplace_back(key, option_value_from_json(value));
   return list;
 }
 

@@ -10,7 +10,6 @@
 
 namespace nahanni {
 
-OptionValue option_value_from_json(const nlohmann::json& value);
 // Every member of `args` (a JSON object), in the object's order.
 OptionList option_list_from_qmp(const nlohmann::json& args);
 

@@ -5,6 +5,8 @@
 // deprecation warning), or, when it starts with '{', a JSON object as libvirt passes it.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +37,9 @@ struct OptionList {
 
 // key=value syntax only. `implied_key` may be empty (no implied key).
 Result<OptionList> parse_keyval(std::string_view text, std::string_view implied_key);
+// A JSON value as an option value, keeping its JSON type (QMP arguments, the JSON form).
+OptionValue option_value_from_json(const nlohmann::json& value);
+OptionValue option_value_from_json(const nlohmann::ordered_json& value);
 // JSON object syntax only.
 Result<OptionList> parse_json_object(std::string_view text);
 // Either, chosen by the first character as QEMU does.
