@@ -16,5 +16,12 @@ out=bench/results/latest.md
   else
     echo "QEMU not installed: no side-by-side figures."
   fi
+  server=$build/contrib/ivshmem-server/ivshmem-server
+  if [ -x "$server" ]; then
+    echo
+    echo "## ivshmem-server"
+    echo
+    $build/bench/server-bench "$PWD/$server"
+  fi
 } > "$out"
 cat "$out"
