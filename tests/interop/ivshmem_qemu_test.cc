@@ -11,60 +11,13 @@
 #include <cstdio>
 
 #include "../contrib/test-support.h"
+#include "qemu-qtest.h"
 
 namespace nahanni::ivshmem::test {
 namespace {
 
 std::string qemu_binary() { return binary("QEMU", ""); }
 
-// Just enough of QEMU's qtest protocol: one command line, one "OK [value]" reply line.
-class Qtest {
- public:
-  explicit Qtest(UniqueFd sock) : sock_(std::move(sock)) {}
-
-  std::optional<uint64_t> command(const std::string& line) {
-    std::string out = line + "\n";
-    if (::write(sock_.get(), out.data(), out.size()) != static_cast<ssize_t>(out.size())) return std::nullopt;
-    while (true) {
-      std::string reply = read_line();
-      if (reply.empty()) return std::nullopt;
-      if (reply.rfind("IRQ", 0) == 0) continue;  // asynchronous interrupt notices
-      if (reply.rfind("OK", 0) != 0) return std::nullopt;
-      return reply.size() > 3 ? std::stoull(reply.substr(3), nullptr, 0) : 0;
-    }
-  }
-
-  // PCI configuration space of 00:DEV.0 through the 0xcf8/0xcfc ports.
-  bool config_write(unsigned dev, unsigned reg, uint32_t value) {
-    return command(fmt::format("outl 0xcf8 {:#x}", 0x80000000u | (dev << 11) | reg)) &&
-           command(fmt::format("outl 0xcfc {:#x}", value));
-  }
-  std::optional<uint64_t> config_read(unsigned dev, unsigned reg) {
-    if (!command(fmt::format("outl 0xcf8 {:#x}", 0x80000000u | (dev << 11) | reg))) return std::nullopt;
-    return command("inl 0xcfc");
-  }
-
- private:
-  std::string read_line() {
-    while (true) {
-      size_t nl = buffer_.find('\n');
-      if (nl != std::string::npos) {
-        std::string line = buffer_.substr(0, nl);
-        buffer_.erase(0, nl + 1);
-        return line;
-      }
-      pollfd p{sock_.get(), POLLIN, 0};
-      if (::poll(&p, 1, 30000) != 1) return "";
-      char buf[512];
-      ssize_t n = ::read(sock_.get(), buf, sizeof buf);
-      if (n <= 0) return "";
-      buffer_.append(buf, static_cast<size_t>(n));
-    }
-  }
-
-  UniqueFd sock_;
-  std::string buffer_;
-};
 
 constexpr unsigned kDev = 4;                   // -device ...,addr=4
 constexpr uint64_t kBar0 = 0xfe000000;         // registers
@@ -92,7 +45,7 @@ TEST(IvshmemInterop, qemu_doorbell_device_is_a_peer_of_our_server_and_client) {
                   dir);
   pollfd p{qtest_listener->get(), POLLIN, 0};
   ASSERT_EQ(::poll(&p, 1, 30000), 1) << qemu.err();
-  Qtest qt(UniqueFd(::accept4(qtest_listener->get(), nullptr, nullptr, SOCK_CLOEXEC)));
+  QemuQtest qt(UniqueFd(::accept4(qtest_listener->get(), nullptr, nullptr, SOCK_CLOEXEC)));
 
   auto ids = qt.config_read(kDev, 0);
   ASSERT_TRUE(ids);
@@ -162,7 +115,7 @@ TEST(IvshmemInterop, qemu_tolerates_a_peer_with_more_vectors) {
                   dir);
   pollfd p{qtest_listener->get(), POLLIN, 0};
   ASSERT_EQ(::poll(&p, 1, 30000), 1) << qemu.err();
-  Qtest qt(UniqueFd(::accept4(qtest_listener->get(), nullptr, nullptr, SOCK_CLOEXEC)));
+  QemuQtest qt(UniqueFd(::accept4(qtest_listener->get(), nullptr, nullptr, SOCK_CLOEXEC)));
   ASSERT_TRUE(qt.config_write(kDev, 0x10, kBar0));
   ASSERT_TRUE(qt.config_write(kDev, 0x04, 0x2));
   EXPECT_EQ(qt.command(fmt::format("readl {:#x}", kBar0 + 8)), 0u);
