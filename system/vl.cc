@@ -309,7 +309,7 @@ int vl_main(int argc, char** argv) {
           if (!text) st = text.error();
           else print_and_exit(*text);
         } else {
-          print_and_exit(chardev_backend_help());
+          print_and_exit(opts->has("backend") ? chardev_options_help() : chardev_backend_help());
         }
       } else if (o.name == "device") {
         auto driver = opts->find_text("driver");
