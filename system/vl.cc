@@ -361,6 +361,8 @@ int vl_main(int argc, char** argv) {
   // Monitors.
   int compat_monitors = 0;
   for (const CmdlineOption& o : options) {
+    if (o.name != "mon" && o.name != "qmp" && o.name != "qmp-pretty") continue;
+    log::LocationScope where(o.location);  // "waiting for connection" notices name the option
     Status st;
     if (o.name == "mon") {
       auto opts = parse_keyval(o.arg, "chardev");
