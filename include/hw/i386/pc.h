@@ -4,9 +4,11 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "hw/core/machine.h"
+#include "hw/i386/x86-cpu-entry.h"
 #include "hw/pci/pci-bus.h"
 #include "system/memory.h"
 
@@ -41,6 +43,9 @@ class PcMachine : public Machine {
   uint8_t* ram_host() const { return ram_host_; }
   // The GSI a PCI function's INTx pin reaches (PIRQ A..D on IOAPIC inputs 16..19).
   static unsigned intx_gsi(int devfn, int pin) { return 16 + (((devfn >> 3) + pin) & 3); }
+  // Where the first vCPU starts, set by the boot loader (-kernel); empty without one.
+  const std::optional<X86CpuEntry>& boot_entry() const { return boot_entry_; }
+  void set_boot_entry(const X86CpuEntry& entry) { boot_entry_ = entry; }
 
  private:
   uint64_t below_4g_ = 0;
@@ -64,6 +69,7 @@ class PcMachine : public Machine {
   std::unique_ptr<FwCfg> fw_cfg_;
   std::unique_ptr<AcpiPciHotplug> hotplug_;
   uint32_t config_address_latch_ = 0;
+  std::optional<X86CpuEntry> boot_entry_;
 };
 
 }  // namespace nahanni
