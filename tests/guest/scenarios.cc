@@ -1,0 +1,244 @@
+#include "scenarios.h"
+
+#include "console.h"
+#include "exit-status.h"
+#include "interrupts.h"
+#include "io.h"
+#include "hw/misc/ivshmem-regs.h"
+
+namespace nahanni::guest {
+namespace {
+
+namespace regs = nahanni::ivshmem;
+
+constexpr unsigned kAllVectors = ~0u;
+constexpr unsigned kMaxSyncSlots = 512;
+
+[[noreturn]] void bad(const Step& step, const char* why) {
+  print("guest: step %s: %s\n", step.name, why);
+  guest_exit(ExitStatus::kBadCommandLine, why);
+}
+
+uint64_t number(const Step& step, const char* key, bool required, uint64_t fallback = 0) {
+  const char* text = step.find(key);
+  if (!text) {
+    if (step.has(key)) bad(step, "argument needs a value");
+    if (required) {
+      print("guest: step %s: missing %s=\n", step.name, key);
+      guest_exit(ExitStatus::kBadCommandLine, "missing argument");
+    }
+    return fallback;
+  }
+  uint64_t v;
+  if (!parse_u64(text, &v)) {
+    print("guest: step %s: %s=%s is not a number\n", step.name, key, text);
+    guest_exit(ExitStatus::kBadCommandLine, "malformed number");
+  }
+  return v;
+}
+
+unsigned vector_argument(const Step& step, const GuestContext& ctx) {
+  const char* text = step.find("vector");
+  if (text && str_equal(text, "all")) return kAllVectors;
+  uint64_t v = number(step, "vector", false, 0);
+  if (v >= ctx.device->vectors) {
+    print("guest: step %s: vector %d but the device has %d MSI-X vectors\n", step.name, v,
+          ctx.device->vectors);
+    guest_exit(ctx.device->vectors ? ExitStatus::kBadCommandLine : ExitStatus::kNoDevice,
+               "no such vector");
+  }
+  return static_cast<unsigned>(v);
+}
+
+uint16_t peer_argument(const Step& step) {
+  uint64_t peer = number(step, "peer", true);
+  if (peer > 0xffff) bad(step, "peer id above 65535");
+  return static_cast<uint16_t>(peer);
+}
+
+void check_range(const Step& step, const GuestContext& ctx, uint64_t offset, uint64_t length) {
+  if (offset % 4 || length % 4 || length == 0) bad(step, "offset and length must be multiples of 4");
+  if (offset > ctx.device->shm_size || length > ctx.device->shm_size - offset)
+    bad(step, "range beyond the shared memory");
+}
+
+volatile uint32_t* shm_word(const GuestContext& ctx, uint64_t offset) {
+  return reinterpret_cast<volatile uint32_t*>(ctx.device->shm + offset);
+}
+
+void ring(const GuestContext& ctx, uint16_t peer, unsigned vector) {
+  ivshmem_write(*ctx.device, regs::kDoorbell, (uint32_t{peer} << 16) | vector);
+}
+
+struct CountWait {
+  unsigned vector;  // kAllVectors: every vector
+  uint64_t target;  // counts every vector must reach
+  unsigned vectors;
+};
+bool count_reached(void* arg) {
+  auto* w = static_cast<CountWait*>(arg);
+  if (w->vector != kAllVectors) return device_interrupts(w->vector) >= w->target;
+  for (unsigned v = 0; v < w->vectors; ++v)
+    if (device_interrupts(v) < w->target) return false;
+  return true;
+}
+
+// --- steps ------------------------------------------------------------------------------
+
+void run_hello(const Step&, GuestContext&) { print("guest: hello: lapic id %d\n", lapic_id()); }
+
+void list_function(PciAddress a, void*) {
+  print("guest: pci 00:%X.%d %X:%X\n", a.device, a.function, pci_read16(a, kPciVendorId),
+        pci_read16(a, kPciDeviceId));
+}
+void run_pci_list(const Step&, GuestContext&) { pci_for_each_function(list_function, nullptr); }
+
+void run_ivposition(const Step& step, GuestContext& ctx) {
+  uint32_t position = ivshmem_read(*ctx.device, regs::kIvPosition);
+  print("guest: ivposition %d\n", position);
+  if (step.find("expect")) {
+    uint64_t expected = number(step, "expect", true);
+    if (position != expected) {
+      print("guest: ivposition: expected %d\n", expected);
+      guest_exit(ExitStatus::kMismatch, "ivposition");
+    }
+  }
+}
+
+void run_write_shm(const Step& step, GuestContext& ctx) {
+  uint64_t offset = number(step, "offset", true), pattern = number(step, "pattern", true);
+  uint64_t length = number(step, "length", false, 4);
+  check_range(step, ctx, offset, length);
+  // Words after the first go first, so a peer waiting on the first word sees all of them.
+  for (uint64_t i = length / 4; i-- > 0;) {
+    if (i == 0) asm volatile("mfence" ::: "memory");
+    *shm_word(ctx, offset + 4 * i) = static_cast<uint32_t>(pattern + i);
+  }
+  print("guest: write-shm offset %x length %d pattern %x\n", offset, length, pattern);
+}
+
+struct WordWait {
+  volatile uint32_t* word;
+  uint32_t value;
+};
+bool word_equals(void* arg) {
+  auto* w = static_cast<WordWait*>(arg);
+  return *w->word == w->value;
+}
+
+void run_read_shm(const Step& step, GuestContext& ctx) {
+  uint64_t offset = number(step, "offset", true), expected = number(step, "expect", true);
+  uint64_t length = number(step, "length", false, 4);
+  check_range(step, ctx, offset, length);
+  if (step.has("wait")) {
+    WordWait w{shm_word(ctx, offset), static_cast<uint32_t>(expected)};
+    wait_until(word_equals, &w, "read-shm: the expected first word", false);
+  }
+  for (uint64_t i = 0; i < length / 4; ++i) {
+    uint32_t got = *shm_word(ctx, offset + 4 * i), want = static_cast<uint32_t>(expected + i);
+    if (got != want) {
+      print("guest: read-shm offset %x: read %x, expected %x\n", offset + 4 * i, got, want);
+      guest_exit(ExitStatus::kMismatch, "read-shm");
+    }
+  }
+  print("guest: read-shm offset %x length %d ok\n", offset, length);
+}
+
+void run_ring(const Step& step, GuestContext& ctx) {
+  uint16_t peer = peer_argument(step);
+  unsigned vector = vector_argument(step, ctx);
+  uint64_t count = number(step, "count", false, 1);
+  unsigned first = vector == kAllVectors ? 0 : vector;
+  unsigned last = vector == kAllVectors ? ctx.device->vectors - 1 : vector;
+  for (uint64_t n = 0; n < count; ++n)
+    for (unsigned v = first; v <= last; ++v) ring(ctx, peer, v);
+  print("guest: ring peer %d vectors %d..%d count %d\n", peer, first, last, count);
+}
+
+void run_wait(const Step& step, GuestContext& ctx) {
+  unsigned vector = vector_argument(step, ctx);
+  CountWait w{vector, number(step, "count", false, 1), ctx.device->vectors};
+  watchdog_kick();
+  wait_until(count_reached, &w, "wait: doorbell interrupts", true);
+  unsigned first = vector == kAllVectors ? 0 : vector;
+  unsigned last = vector == kAllVectors ? ctx.device->vectors - 1 : vector;
+  for (unsigned v = first; v <= last; ++v) print("guest: irq vector %d count %d\n", v, device_interrupts(v));
+}
+
+void run_pingpong(const Step& step, GuestContext& ctx) {
+  uint16_t peer = peer_argument(step);
+  uint64_t rounds = number(step, "rounds", true);
+  unsigned vector = step.find("vector") ? vector_argument(step, ctx) : 0;
+  if (vector == kAllVectors) bad(step, "pingpong uses one vector");
+  bool initiator = step.has("initiator");
+  uint64_t base = device_interrupts(vector);
+  for (uint64_t r = 1; r <= rounds; ++r) {
+    if (initiator) ring(ctx, peer, vector);
+    CountWait w{vector, base + r, ctx.device->vectors};
+    watchdog_kick();
+    wait_until(count_reached, &w, "pingpong: the peer's ring", true);
+    if (!initiator) ring(ctx, peer, vector);
+  }
+  print("guest: pingpong peer %d vector %d rounds %d done\n", peer, vector, rounds);
+}
+
+struct SlotWait {
+  volatile uint64_t* slot;
+  uint64_t generation;
+};
+bool slot_reached(void* arg) {
+  auto* w = static_cast<SlotWait*>(arg);
+  return *w->slot >= w->generation;
+}
+
+// A rendezvous through shared memory: each side bumps its own slot (indexed by its id) and
+// waits for the peer's to reach the same generation. After it, both sides are set up (MSI-X
+// programmed), so rings are not lost to a peer that is still booting.
+void run_sync(const Step& step, GuestContext& ctx) {
+  uint64_t peer = peer_argument(step);
+  uint64_t self = number(step, "self", ctx.own_id < 0, ctx.own_id < 0 ? 0 : ctx.own_id);
+  if (peer >= kMaxSyncSlots || self >= kMaxSyncSlots) bad(step, "ids above 511 have no sync slot");
+  if (ctx.sync_offset + 8 * kMaxSyncSlots > ctx.device->shm_size) bad(step, "sync slots beyond the shared memory");
+  auto* slots = reinterpret_cast<volatile uint64_t*>(ctx.device->shm + ctx.sync_offset);
+  uint64_t generation = ++ctx.sync_generation;
+  asm volatile("mfence" ::: "memory");
+  slots[self] = generation;
+  SlotWait w{&slots[peer], generation};
+  watchdog_kick();
+  wait_until(slot_reached, &w, "sync: the peer's slot", false);
+  print("guest: sync with peer %d generation %d\n", peer, generation);
+}
+
+void run_registers(const Step&, GuestContext& ctx) {
+  const IvshmemDevice& d = *ctx.device;
+  print("guest: registers intrmask %x intrstatus %x ivposition %d\n", ivshmem_read(d, regs::kIntrMask),
+        ivshmem_read(d, regs::kIntrStatus), ivshmem_read(d, regs::kIvPosition));
+  if (d.revision >= regs::kRevisionSplit)
+    print("guest: registers features %x state %x own-vectors %d peer-count %d\n",
+          ivshmem_read(d, regs::kFeatures), ivshmem_read(d, regs::kState), ivshmem_read(d, regs::kOwnVectors),
+          ivshmem_read(d, regs::kPeerCount));
+}
+
+}  // namespace
+
+const Scenario kScenarios[] = {
+    {"hello", false, run_hello},
+    {"pci-list", false, run_pci_list},
+    {"ivposition", true, run_ivposition},
+    {"registers", true, run_registers},
+    {"write-shm", true, run_write_shm},
+    {"read-shm", true, run_read_shm},
+    {"ring", true, run_ring},
+    {"wait", true, run_wait},
+    {"pingpong", true, run_pingpong},
+    {"sync", true, run_sync},
+    {nullptr, false, nullptr},
+};
+
+const Scenario* find_scenario(const char* name) {
+  for (const Scenario* s = kScenarios; s->name; ++s)
+    if (str_equal(s->name, name)) return s;
+  return nullptr;
+}
+
+}  // namespace nahanni::guest
