@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +36,7 @@ struct ClientOptions {
   bool echo = false;
   std::optional<uint16_t> ping_peer;
   unsigned count = 1000;
+  std::optional<std::string> ping_log;
   std::optional<unsigned> vectors;
 };
 
@@ -49,6 +52,7 @@ void print_usage(const char* program) {
       "      --echo              ring every other peer back on the vector that rang\n"
       "      --ping PEER         measure doorbell round trips against PEER in --echo mode\n"
       "      --count N           round trips for --ping (default: 1000)\n"
+      "      --ping-log FILE     --ping also writes each round trip to FILE, in ns, one a line\n"
       "      --vectors N         ask the server for N vectors (nahanni extension)\n"
       "Commands: dump, int PEER VECTOR, int PEER all, int all, wait-peer PEER [VECTORS], help\n",
       program);
@@ -63,13 +67,14 @@ std::optional<T> parse_number(std::string_view text) {
 }
 
 Result<ClientOptions> parse_options(int argc, char** argv) {
-  enum { kEcho = 256, kPing, kCount, kVectors };
+  enum { kEcho = 256, kPing, kCount, kVectors, kPingLog };
   static const option long_options[] = {
       {"help", no_argument, nullptr, 'h'},         {"verbose", no_argument, nullptr, 'v'},
       {"socket-path", required_argument, nullptr, 'S'}, {"exec", required_argument, nullptr, 'e'},
       {"wait-for", required_argument, nullptr, 'w'}, {"timeout", required_argument, nullptr, 't'},
       {"echo", no_argument, nullptr, kEcho},        {"ping", required_argument, nullptr, kPing},
       {"count", required_argument, nullptr, kCount}, {"vectors", required_argument, nullptr, kVectors},
+      {"ping-log", required_argument, nullptr, kPingLog},
       {nullptr, 0, nullptr, 0},
   };
   ClientOptions opts;
@@ -99,6 +104,10 @@ Result<ClientOptions> parse_options(int argc, char** argv) {
         opts.ping_peer = parse_number<uint16_t>(arg);
         if (!opts.ping_peer) return Error::format("cannot parse peer id '{}'", arg);
         break;
+      case kPingLog:
+        if (arg.empty()) return Error("--ping-log needs a file name");
+        opts.ping_log = std::string(arg);
+        break;
       case kCount: {
         auto n = parse_number<unsigned>(arg);
         if (!n || *n == 0) return Error::format("cannot parse count '{}'", arg);
@@ -117,6 +126,7 @@ Result<ClientOptions> parse_options(int argc, char** argv) {
   }
   if (optind < argc) return Error::format("unexpected argument '{}'", argv[optind]);
   if (opts.echo && opts.ping_peer) return Error("--echo and --ping exclude each other");
+  if (opts.ping_log && !opts.ping_peer) return Error("--ping-log needs --ping");
   return opts;
 }
 
@@ -137,6 +147,14 @@ class Pinger {
     if (vector != 0 || !outstanding_) return;
     samples_.push_back(std::chrono::steady_clock::now() - sent_);
     outstanding_ = false;
+  }
+  // Every sample in the order measured, for benchmarks that plot the distribution.
+  Status write_log(const std::string& path) const {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    if (!f) return Error::format("cannot create '{}': {}", path, std::strerror(errno));
+    for (auto d : samples_) fmt::print(f, "{}\n", d.count());
+    if (std::fclose(f) != 0) return Error::format("cannot write '{}': {}", path, std::strerror(errno));
+    return {};
   }
   void report(std::FILE* out) {
     std::sort(samples_.begin(), samples_.end());
@@ -207,6 +225,12 @@ int run(int argc, char** argv) {
         return finish(1);
       }
       if (!pinger->done()) return;
+      if (opts.ping_log) {
+        if (auto st = pinger->write_log(*opts.ping_log); !st) {
+          log::error(st.error());
+          return finish(1);
+        }
+      }
       pinger->report(stdout);
     }
     if (opts.wait_for && received < *opts.wait_for) return;
