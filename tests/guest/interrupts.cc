@@ -117,21 +117,23 @@ uint64_t unexpected_interrupts() { return unexpected_count; }
 void watchdog_kick() { watchdog_deadline = seconds + watchdog_period; }
 
 void wait_until(bool (*done)(void*), void* arg, const char* what, bool halt) {
-  interrupts_off();
-  for (uint64_t loops = 0; !done(arg); ++loops) {
-    if (seconds >= watchdog_deadline || loops >= kMaxWaitLoops) {
-      print("guest: watchdog: gave up waiting for %s after %d s\n", what, watchdog_period);
-      guest_exit(ExitStatus::kTimeout, what);
-    }
-    if (halt) {
-      wait_for_interrupt();
-    } else {
-      interrupts_on();
-      cpu_relax();
-      interrupts_off();
-    }
+  auto expired = [](uint64_t loops) { return seconds >= watchdog_deadline || loops >= kMaxWaitLoops; };
+  uint64_t loops = 0;
+  if (halt) {
+    // `done` reads what handlers write: test it with interrupts off, halt with them on.
+    interrupts_off();
+    for (; !done(arg) && !expired(loops); ++loops) wait_for_interrupt();
+  } else {
+    // Shared memory changes without an interrupt: spin with interrupts on throughout, so the
+    // timer gets in (under TCG only at a block boundary, never inside an sti/cli pair).
+    interrupts_on();
+    for (; !done(arg) && !expired(loops); ++loops) cpu_relax();
+    interrupts_off();
   }
-  interrupts_off();
+  if (!done(arg)) {
+    print("guest: watchdog: gave up waiting for %s after %d s\n", what, watchdog_period);
+    guest_exit(ExitStatus::kTimeout, what);
+  }
 }
 
 }  // namespace nahanni::guest

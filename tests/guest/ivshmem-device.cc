@@ -72,11 +72,16 @@ void setup_ivshmem_device(IvshmemDevice& dev, PciWindows& windows, bool reassign
     bar = pci_probe_bar(dev.pci, i);
     int index = i;
     if (bar.is_64bit) dev.bars[++i] = PciBar{};  // the upper half of this BAR
-    if (!bar.size || bar.is_io || (bar.address && !reassign)) continue;
-    uint64_t address;
-    if (!pci_allocate(windows, bar, &address)) guest_exit(ExitStatus::kDeviceSetup, "no room for a 32-bit BAR");
-    pci_set_bar(dev.pci, index, bar, address);
-    bar.address = address;
+    if (!bar.size || bar.is_io) continue;
+    bool place = !bar.address || reassign;
+    if (place) {
+      uint64_t address;
+      if (!pci_allocate(windows, bar, &address)) guest_exit(ExitStatus::kDeviceSetup, "no room for a 32-bit BAR");
+      pci_set_bar(dev.pci, index, bar, address);
+      bar.address = address;
+    }
+    print("guest: bar%d %x size %x%s%s\n", index, bar.address, bar.size, bar.is_64bit ? " 64-bit" : "",
+          place ? " (placed by the guest)" : "");
   }
   const PciBar& regs = dev.bars[0];
   const PciBar& mem = dev.bars[2];

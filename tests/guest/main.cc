@@ -83,6 +83,22 @@ extern "C" [[noreturn]] void guest_main(uint32_t start_info_paddr) {
       print("guest: unknown step '%s'\n", w.key);
       guest_exit(ExitStatus::kBadCommandLine, "unknown step");
     }
+    if (w.value && !str_equal(w.key, "watchdog") && !str_equal(w.key, "device") && !str_equal(w.key, "mmio64") &&
+        !str_equal(w.key, "sync-offset")) {
+      print("guest: unknown option '%s'\n", w.key);
+      guest_exit(ExitStatus::kBadCommandLine, "unknown option");
+    }
+  }
+  // Every word is checked before anything runs: a typo fails the run, never a step half-done.
+  for (int i = 0; i < command_line.step_count; ++i) {
+    const Step& step = command_line.steps[i];
+    const Scenario* scenario = find_scenario(step.name);
+    for (int w = 0; w < step.word_count; ++w) {
+      if (!scenario->accepts(step.words[w].key)) {
+        print("guest: step %s does not take '%s'\n", step.name, step.words[w].key);
+        guest_exit(ExitStatus::kBadCommandLine, "unknown argument");
+      }
+    }
   }
   interrupts_init(static_cast<unsigned>(global_number("watchdog", kDefaultWatchdogSeconds)));
 

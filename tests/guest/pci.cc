@@ -73,7 +73,9 @@ PciBar pci_probe_bar(PciAddress a, int index) {
   pci_write32(a, off, low);
   if (bar.is_64bit) pci_write32(a, off + 4, high);
   bar.address = (uint64_t{high} << 32) | (low & ~0xfu);
-  bar.size = (mask & ~0xfull) ? ~(mask & ~0xfull) + 1 : 0;
+  // An unimplemented BAR reads back 0: no size, whatever the upper bits we filled in.
+  bool implemented = bar.is_64bit ? (mask & ~0xfull) != 0 : (mask & 0xfffffff0u) != 0;
+  bar.size = implemented ? ~(mask & ~0xfull) + 1 : 0;
   return bar;
 }
 

@@ -126,23 +126,27 @@ bool word_equals(void* arg) {
   return *w->word == w->value;
 }
 
-void run_read_shm(const Step& step, GuestContext& ctx) {
+void read_shm(const Step& step, GuestContext& ctx, bool wait) {
   uint64_t offset = number(step, "offset", true), expected = number(step, "expect", true);
   uint64_t length = number(step, "length", false, 4);
   check_range(step, ctx, offset, length);
-  if (step.has("wait")) {
+  if (wait) {
     WordWait w{shm_word(ctx, offset), static_cast<uint32_t>(expected)};
-    wait_until(word_equals, &w, "read-shm: the expected first word", false);
+    watchdog_kick();
+    wait_until(word_equals, &w, "wait-shm: the expected first word", false);
   }
   for (uint64_t i = 0; i < length / 4; ++i) {
     uint32_t got = *shm_word(ctx, offset + 4 * i), want = static_cast<uint32_t>(expected + i);
     if (got != want) {
-      print("guest: read-shm offset %x: read %x, expected %x\n", offset + 4 * i, got, want);
-      guest_exit(ExitStatus::kMismatch, "read-shm");
+      print("guest: %s offset %x: read %x, expected %x\n", step.name, offset + 4 * i, got, want);
+      guest_exit(ExitStatus::kMismatch, step.name);
     }
   }
-  print("guest: read-shm offset %x length %d ok\n", offset, length);
+  print("guest: %s offset %x length %d ok\n", step.name, offset, length);
 }
+
+void run_read_shm(const Step& step, GuestContext& ctx) { read_shm(step, ctx, false); }
+void run_wait_shm(const Step& step, GuestContext& ctx) { read_shm(step, ctx, true); }
 
 void run_ring(const Step& step, GuestContext& ctx) {
   uint16_t peer = peer_argument(step);
@@ -165,23 +169,6 @@ void run_wait(const Step& step, GuestContext& ctx) {
   for (unsigned v = first; v <= last; ++v) print("guest: irq vector %d count %d\n", v, device_interrupts(v));
 }
 
-void run_pingpong(const Step& step, GuestContext& ctx) {
-  uint16_t peer = peer_argument(step);
-  uint64_t rounds = number(step, "rounds", true);
-  unsigned vector = step.find("vector") ? vector_argument(step, ctx) : 0;
-  if (vector == kAllVectors) bad(step, "pingpong uses one vector");
-  bool initiator = step.has("initiator");
-  uint64_t base = device_interrupts(vector);
-  for (uint64_t r = 1; r <= rounds; ++r) {
-    if (initiator) ring(ctx, peer, vector);
-    CountWait w{vector, base + r, ctx.device->vectors};
-    watchdog_kick();
-    wait_until(count_reached, &w, "pingpong: the peer's ring", true);
-    if (!initiator) ring(ctx, peer, vector);
-  }
-  print("guest: pingpong peer %d vector %d rounds %d done\n", peer, vector, rounds);
-}
-
 struct SlotWait {
   volatile uint64_t* slot;
   uint64_t generation;
@@ -194,8 +181,7 @@ bool slot_reached(void* arg) {
 // A rendezvous through shared memory: each side bumps its own slot (indexed by its id) and
 // waits for the peer's to reach the same generation. After it, both sides are set up (MSI-X
 // programmed), so rings are not lost to a peer that is still booting.
-void run_sync(const Step& step, GuestContext& ctx) {
-  uint64_t peer = peer_argument(step);
+void sync_with(const Step& step, GuestContext& ctx, uint64_t peer) {
   uint64_t self = number(step, "self", ctx.own_id < 0, ctx.own_id < 0 ? 0 : ctx.own_id);
   if (peer >= kMaxSyncSlots || self >= kMaxSyncSlots) bad(step, "ids above 511 have no sync slot");
   if (ctx.sync_offset + 8 * kMaxSyncSlots > ctx.device->shm_size) bad(step, "sync slots beyond the shared memory");
@@ -207,6 +193,28 @@ void run_sync(const Step& step, GuestContext& ctx) {
   watchdog_kick();
   wait_until(slot_reached, &w, "sync: the peer's slot", false);
   print("guest: sync with peer %d generation %d\n", peer, generation);
+}
+
+void run_sync(const Step& step, GuestContext& ctx) { sync_with(step, ctx, peer_argument(step)); }
+
+// Rings and answers strictly in turn on one vector. It starts with a sync so that the
+// initiator's first ring cannot land before the responder has read its starting count.
+void run_pingpong(const Step& step, GuestContext& ctx) {
+  uint16_t peer = peer_argument(step);
+  uint64_t rounds = number(step, "rounds", true);
+  unsigned vector = step.find("vector") ? vector_argument(step, ctx) : 0;
+  if (vector == kAllVectors) bad(step, "pingpong uses one vector");
+  bool initiator = step.has("initiator");
+  uint64_t base = device_interrupts(vector);
+  sync_with(step, ctx, peer);
+  for (uint64_t r = 1; r <= rounds; ++r) {
+    if (initiator) ring(ctx, peer, vector);
+    CountWait w{vector, base + r, ctx.device->vectors};
+    watchdog_kick();
+    wait_until(count_reached, &w, "pingpong: the peer's ring", true);
+    if (!initiator) ring(ctx, peer, vector);
+  }
+  print("guest: pingpong peer %d vector %d rounds %d done\n", peer, vector, rounds);
 }
 
 void run_registers(const Step&, GuestContext& ctx) {
@@ -222,18 +230,32 @@ void run_registers(const Step&, GuestContext& ctx) {
 }  // namespace
 
 const Scenario kScenarios[] = {
-    {"hello", false, run_hello},
-    {"pci-list", false, run_pci_list},
-    {"ivposition", true, run_ivposition},
-    {"registers", true, run_registers},
-    {"write-shm", true, run_write_shm},
-    {"read-shm", true, run_read_shm},
-    {"ring", true, run_ring},
-    {"wait", true, run_wait},
-    {"pingpong", true, run_pingpong},
-    {"sync", true, run_sync},
-    {nullptr, false, nullptr},
+    {"hello", false, "", run_hello},
+    {"pci-list", false, "", run_pci_list},
+    {"ivposition", true, "expect", run_ivposition},
+    {"registers", true, "", run_registers},
+    {"write-shm", true, "offset pattern length", run_write_shm},
+    {"read-shm", true, "offset expect length", run_read_shm},
+    {"wait-shm", true, "offset expect length", run_wait_shm},
+    {"ring", true, "peer vector count", run_ring},
+    {"wait", true, "vector count", run_wait},
+    {"pingpong", true, "peer rounds vector initiator self", run_pingpong},
+    {"sync", true, "peer self", run_sync},
+    {nullptr, false, nullptr, nullptr},
 };
+
+bool Scenario::accepts(const char* key) const {
+  // `keys` is a space-separated list; compare word by word.
+  for (const char* k = keys; *k;) {
+    const char* a = k;
+    const char* b = key;
+    while (*a && *a != ' ' && *a == *b) ++a, ++b;
+    if ((*a == ' ' || *a == '\0') && *b == '\0') return true;
+    while (*k && *k != ' ') ++k;
+    while (*k == ' ') ++k;
+  }
+  return false;
+}
 
 const Scenario* find_scenario(const char* name) {
   for (const Scenario* s = kScenarios; s->name; ++s)

@@ -16,7 +16,10 @@ struct GuestContext {
 struct Scenario {
   const char* name;
   bool needs_device;
+  const char* keys;  // the words it takes, space-separated (key= or bare flag)
   void (*run)(const Step& step, GuestContext& ctx);
+
+  bool accepts(const char* key) const;
 };
 
 // The table of steps, terminated by a null name.
