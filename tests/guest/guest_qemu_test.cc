@@ -4,20 +4,13 @@
 // against the reference emulator before the same scenarios run under nahanni.
 // Skips without qemu-system-x86_64 (all) or a usable /dev/kvm (the kvm cases).
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <fstream>
-#include <regex>
 
 #include "guest-runner.h"
 
 namespace nahanni::guest::test {
 namespace {
-
-using ivshmem::test::eventually;
-using ivshmem::test::start_server;
-
-constexpr unsigned kVectors = 4;
 
 class GuestUnderQemu : public ::testing::TestWithParam<const char*> {
  protected:
@@ -25,47 +18,27 @@ class GuestUnderQemu : public ::testing::TestWithParam<const char*> {
     if (qemu_binary().empty()) GTEST_SKIP() << "qemu-system-x86_64 is not installed";
     if (guest_elf().empty()) GTEST_SKIP() << "the test guest was not built (no x86-64 g++)";
     if (std::string(GetParam()) == "kvm" && !kvm_usable()) GTEST_SKIP() << "/dev/kvm is absent or not usable";
-    ASSERT_FALSE(dir_.path().empty());
+    ASSERT_TRUE(lab_.ready());
   }
 
   std::unique_ptr<GuestVm> start(const std::string& tag, const std::string& cmdline,
                                  const std::vector<std::string>& devices = {}) {
-    return std::make_unique<GuestVm>(qemu_binary(), GetParam(), dir_, tag, cmdline, devices);
+    return std::make_unique<GuestVm>(qemu_binary(), GetParam(), lab_.dir(), tag, cmdline, devices);
   }
-
-  // A zeroed file for memory-backend-file.
-  std::string shared_file(uint64_t size) {
-    std::string path = dir_.file("shm");
-    std::ofstream(path).close();
-    EXPECT_EQ(::truncate(path.c_str(), static_cast<off_t>(size)), 0);
+  std::string shared_file() {
+    std::string path = lab_.shared_file();
+    EXPECT_FALSE(path.empty());
     return path;
   }
-  static std::vector<std::string> plain_device(const std::string& path) {
-    return {"-object", "memory-backend-file,id=shm,mem-path=" + path + ",size=1M,share=on", "-device",
-            "ivshmem-plain,memdev=shm"};
-  }
-  static std::vector<std::string> doorbell_device(const std::string& socket) {
-    return {"-chardev", "socket,id=ivs,path=" + socket, "-device",
-            fmt::format("ivshmem-doorbell,chardev=ivs,vectors={}", kVectors)};
-  }
+  static std::vector<std::string> plain_device(const std::string& path) { return GuestLab::plain_device(path); }
 
-  // Starts the server and two guests on it, the second once the server has given the first
-  // its id, so that their ids are 0 and 1 in start order.
+  // The server and two guests on it, the second started once the server has given the first
+  // its id, so that their ids are 0 and 1.
   void start_doorbell_pair(const std::string& cmdline0, const std::string& cmdline1) {
-    socket_ = dir_.file("ivshmem");
-    server_ = start_server(dir_, socket_, {"-l", "1M", "-n", std::to_string(kVectors)});
-    ASSERT_TRUE(server_);
-    vm0_ = start("vm0", cmdline0, doorbell_device(socket_));
-    ASSERT_TRUE(eventually([&] { return server_id_of(vm0_->pid()) >= 0; })) << server_->err() << vm0_->report();
-    vm1_ = start("vm1", cmdline1, doorbell_device(socket_));
-  }
-
-  // The id the server's log says it gave the peer with this pid, or -1.
-  int server_id_of(pid_t pid) const {
-    std::string log = server_->err();
-    std::smatch m;
-    std::regex connected(fmt::format(R"(peer (\d+) connected \(pid {},)", pid));
-    return std::regex_search(log, m, connected) ? std::stoi(m[1]) : -1;
+    ASSERT_TRUE(lab_.start_server());
+    vm0_ = start("vm0", cmdline0, lab_.doorbell_device());
+    ASSERT_TRUE(lab_.wait_for_server_id(*vm0_)) << lab_.server_log() << vm0_->report();
+    vm1_ = start("vm1", cmdline1, lab_.doorbell_device());
   }
 
   void expect_both_pass() {
@@ -75,9 +48,7 @@ class GuestUnderQemu : public ::testing::TestWithParam<const char*> {
     EXPECT_EQ(s1, exit_code(ExitStatus::kPass)) << vm1_->report() << vm0_->report();
   }
 
-  TempDir dir_;
-  std::string socket_;
-  std::unique_ptr<Subprocess> server_;
+  GuestLab lab_;
   std::unique_ptr<GuestVm> vm0_, vm1_;
 };
 
@@ -91,7 +62,7 @@ TEST_P(GuestUnderQemu, boots_prints_over_serial_and_exits_with_pass) {
 }
 
 TEST_P(GuestUnderQemu, each_failure_kind_has_its_own_exit_status) {
-  std::string shm = shared_file(1 << 20);
+  std::string shm = shared_file();
   auto unknown = start("unknown", "hello no-such-step");
   auto no_device = start("nodev", "ivposition");
   auto mismatch = start("mismatch", "read-shm offset=0 expect=0x1", plain_device(shm));
@@ -110,7 +81,7 @@ TEST_P(GuestUnderQemu, each_failure_kind_has_its_own_exit_status) {
 }
 
 TEST_P(GuestUnderQemu, plain_pair_sees_each_others_writes) {
-  std::string shm = shared_file(1 << 20);
+  std::string shm = shared_file();
   vm0_ = start("vm0", "write-shm offset=0x0 pattern=0xa0000000 length=256 "
                       "wait-shm offset=0x1000 expect=0xb0000000 length=256", plain_device(shm));
   vm1_ = start("vm1", "write-shm offset=0x1000 pattern=0xb0000000 length=256 "
@@ -129,7 +100,7 @@ TEST_P(GuestUnderQemu, plain_pair_sees_each_others_writes) {
 // QEMU's firmware has placed the BARs; "reassign" makes the guest size and place them itself,
 // BAR2 above 4 GiB, as it must under nahanni, which has no firmware.
 TEST_P(GuestUnderQemu, guest_places_bars_itself_with_bar2_above_4g) {
-  std::string shm = shared_file(1 << 20);
+  std::string shm = shared_file();
   auto vm = start("reassign", "reassign write-shm offset=0x800 pattern=0x5eed0000 length=16", plain_device(shm));
   EXPECT_EQ(vm->wait(), exit_code(ExitStatus::kPass)) << vm->report();
   EXPECT_NE(vm->serial().find("guest: bar2 0x800000000 size 0x100000 64-bit (placed by the guest)"),
@@ -144,8 +115,8 @@ TEST_P(GuestUnderQemu, guest_places_bars_itself_with_bar2_above_4g) {
 TEST_P(GuestUnderQemu, doorbell_ivposition_matches_the_server_assigned_id) {
   ASSERT_NO_FATAL_FAILURE(start_doorbell_pair("ivposition expect=0", "ivposition expect=1"));
   expect_both_pass();
-  EXPECT_EQ(server_id_of(vm0_->pid()), 0);
-  EXPECT_EQ(server_id_of(vm1_->pid()), 1);
+  EXPECT_EQ(lab_.server_id_of(vm0_->pid()), 0);
+  EXPECT_EQ(lab_.server_id_of(vm1_->pid()), 1);
   EXPECT_NE(vm0_->serial().find("guest: ivposition 0\n"), std::string::npos) << vm0_->report();
   EXPECT_NE(vm1_->serial().find("guest: ivposition 1\n"), std::string::npos) << vm1_->report();
 }
@@ -155,7 +126,7 @@ TEST_P(GuestUnderQemu, doorbell_pair_rings_each_other_on_every_vector) {
                                               "sync peer=0 ring peer=0 vector=all wait vector=all"));
   expect_both_pass();
   for (auto* vm : {vm0_.get(), vm1_.get()})
-    for (unsigned v = 0; v < kVectors; ++v)
+    for (unsigned v = 0; v < GuestLab::kVectors; ++v)
       EXPECT_NE(vm->serial().find(fmt::format("guest: irq vector {} count 1\n", v)), std::string::npos)
           << vm->report();
 }
