@@ -1,0 +1,51 @@
+// An ivshmem PCI function opened from a Linux guest through sysfs: its registers (BAR0,
+// mapped from resource0) and its shared memory (BAR2, mapped from resource2). This needs no
+// driver at all; uio_pci_generic or the kernel module only matter for interrupts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ivshmem-identity.h"
+#include "ivshmem-registers.h"
+#include "mapped-region.h"
+#include "pci-function.h"
+
+namespace nahanni::guest {
+
+class IvshmemDevice {
+ public:
+  // Maps BAR0 and BAR2 of fn, first turning on memory decoding if it is off.
+  static Result<IvshmemDevice> open(const PciFunction& fn);
+
+  const PciFunction& function() const { return function_; }
+  const IvshmemIdentity& identity() const { return identity_; }
+  IvshmemRegisters& registers() { return registers_; }
+  uint8_t* memory() const { return memory_.data(); }
+  size_t memory_size() const { return memory_.size(); }
+  // Whether peers can be rung from here: a doorbell (or a legacy device with a server).
+  bool has_doorbell() const { return identity_.kind != IvshmemKind::Plain; }
+
+ private:
+  IvshmemDevice(PciFunction fn, IvshmemIdentity id, MappedRegion regs, MappedRegion mem)
+      : function_(std::move(fn)), identity_(id), register_map_(std::move(regs)),
+        memory_(std::move(mem)), registers_(register_map_.data()) {}
+
+  PciFunction function_;
+  IvshmemIdentity identity_;
+  MappedRegion register_map_;
+  MappedRegion memory_;
+  IvshmemRegisters registers_;
+};
+
+// Every ivshmem function under sysfs_root, in address order.
+Result<std::vector<PciFunction>> list_ivshmem_functions(const std::string& sysfs_root);
+
+// Binds fn to uio_pci_generic through driver_override (unbinding another driver first), so
+// that /dev/uioN delivers its INTx interrupts. Loads nothing: modprobe uio_pci_generic first.
+Status bind_to_uio(const PciFunction& fn);
+// The uio device node of fn ("/dev/uio0"), or an error saying how to bind it.
+Result<std::string> uio_device_of(const PciFunction& fn);
+
+}  // namespace nahanni::guest

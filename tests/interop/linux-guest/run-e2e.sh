@@ -1,0 +1,138 @@
+#!/bin/sh
+# End-to-end tests with real Linux guests under Debian's QEMU (TCG, -machine pc).
+#   run-e2e.sh doorbell-pair   two guests ping-pong data and doorbells on our ivshmem-server
+#   run-e2e.sh doorbell-host   a guest and ivshmem-client --echo on the host ring each other
+#   run-e2e.sh plain-pair      two guests and the host share a memory-backend-file
+# Environment: QEMU, IVSHMEM_SERVER, IVSHMEM_CLIENT, IVSHMEM_GUEST (the tool, run on the host
+# for file checks), LINUX_GUEST_IMAGE (build-image.sh's output folder).
+# Exit 77 (skip) without QEMU or without an image that could be built for a missing tool.
+# On failure every guest's serial log is printed. Guest wall times are printed, not asserted.
+set -u
+
+test=${1:?usage: run-e2e.sh doorbell-pair|doorbell-host|plain-pair}
+image=${LINUX_GUEST_IMAGE:?}
+rounds=20
+
+if [ -z "${QEMU:-}" ] || [ ! -x "$QEMU" ]; then
+  echo "SKIP: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)"
+  exit 77
+fi
+status=$(cat "$image/status" 2>/dev/null || echo "error: $image/status missing: the guest image was not built")
+case $status in
+  ok*) ;;
+  skip:*) echo "SKIP: ${status#skip: }"; exit 77 ;;
+  *) echo "FAIL: no guest image: ${status#error: }"; exit 1 ;;
+esac
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nahanni-linux-e2e.XXXXXX")
+pids=""
+cleanup() {
+  for p in $pids; do kill "$p" 2>/dev/null; done
+  for p in $pids; do wait "$p" 2>/dev/null; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+failed=0
+fail() { echo "FAIL: $*"; failed=1; }
+
+# Waits (polling, generous bound) until FILE contains PATTERN.
+wait_for_line() {
+  n=0
+  until grep -q "$2" "$1" 2>/dev/null; do
+    n=$((n + 1))
+    [ $n -gt 1200 ] && { fail "'$2' never appeared in $1"; return 1; }
+    sleep 0.1
+  done
+}
+
+start_server() {
+  "$IVSHMEM_SERVER" -F -v -S "$tmp/sock" -l 1M -n 1 > "$tmp/server.log" 2>&1 &
+  pids="$pids $!"
+  wait_for_line "$tmp/server.log" "listening on"
+}
+
+# boot NAME SCENARIO ARGS QEMU-DEVICE-ARGS...: one guest in the background; its serial
+# console goes to $tmp/NAME.log, its wall time to $tmp/NAME.time.
+boot() {
+  name=$1 scenario=$2 args=$3
+  shift 3
+  (
+    start=$(date +%s%N)
+    timeout 300 "$QEMU" -machine pc -accel tcg -m 256 -nodefaults -display none -no-reboot \
+      -monitor none -serial "file:$tmp/$name.log" \
+      -kernel "$image/vmlinuz" -initrd "$image/initramfs.cpio.gz" \
+      -append "console=ttyS0 reboot=t panic=-1 quiet nahanni.scenario=$scenario nahanni.args=$args" \
+      "$@" > "$tmp/$name.qemu" 2>&1
+    echo $? > "$tmp/$name.rc"
+    echo $(( ($(date +%s%N) - start) / 1000000 )) > "$tmp/$name.time"
+  ) &
+  pids="$pids $!"
+  eval "pid_$name=\$!"
+}
+
+# Waits for guest NAME and checks that it ran its scenario to rc=0.
+finish() {
+  eval "wait \$pid_$1"
+  rc=$(cat "$tmp/$1.rc")
+  echo "guest $1: QEMU exit $rc, $(cat "$tmp/$1.time") ms from start to exit"
+  [ "$rc" = 0 ] || fail "QEMU for guest $1 exited with $rc: $(cat "$tmp/$1.qemu")"
+  grep -q "nahanni-guest: result rc=0" "$tmp/$1.log" || fail "guest $1 did not finish its scenario with rc=0"
+  grep -E "^(ping|pong):" "$tmp/$1.log" || true
+}
+
+doorbell_device() { echo "-chardev socket,id=db,path=$tmp/sock -device ivshmem-doorbell,chardev=db,vectors=1"; }
+
+case $test in
+  doorbell-pair)
+    start_server
+    # shellcheck disable=SC2046
+    boot pong doorbell-pong "$rounds" $(doorbell_device)
+    wait_for_line "$tmp/server.log" "peer 0 connected"
+    # shellcheck disable=SC2046
+    boot ping doorbell-ping "$rounds" $(doorbell_device)
+    finish pong; finish ping
+    grep -q "^ping: $rounds round trips" "$tmp/ping.log" || fail "the pinging guest did not report $rounds round trips"
+    grep -q "^pong: answered $rounds pings" "$tmp/pong.log" || fail "the ponging guest did not answer $rounds pings"
+    ;;
+  doorbell-host)
+    start_server
+    # The host client connects first, so it is peer 0 and the guest peer 1. It rings back
+    # every ring (--echo serves until killed; -v logs each notification with its count).
+    "$IVSHMEM_CLIENT" -S "$tmp/sock" --echo -v > "$tmp/client.log" 2>&1 &
+    pids="$pids $!"
+    wait_for_line "$tmp/server.log" "peer 0 connected"
+    # shellcheck disable=SC2046
+    boot guest echo-ping "0,$rounds" $(doorbell_device)
+    finish guest
+    # The guest waits for each ring back before ringing again, so no two rings coalesce.
+    got=$(sed -n 's/^notification on vector 0 (count \([0-9]*\))$/\1/p' "$tmp/client.log" | awk '{ n += $1 } END { print n + 0 }')
+    [ "$got" = "$rounds" ] || fail "ivshmem-client on the host saw $got rings from the guest, expected $rounds"
+    grep -q "^ping: $rounds round trips" "$tmp/guest.log" || fail "the guest did not see $rounds rings back"
+    ;;
+  plain-pair)
+    mem=$tmp/plain.mem
+    truncate -s 1M "$mem"
+    "$IVSHMEM_GUEST" fill -f "$mem" --seed 1 --length 256K > /dev/null || fail "host fill failed"
+    plain="-object memory-backend-file,id=m,size=1M,share=on,mem-path=$mem -device ivshmem-plain,memdev=m"
+    # shellcheck disable=SC2086
+    boot a plain-pair a $plain
+    # shellcheck disable=SC2086
+    boot b plain-pair b $plain
+    finish a; finish b
+    "$IVSHMEM_GUEST" check -f "$mem" --seed 2 --offset 256K --length 256K || fail "guest a's bytes are not in the file"
+    "$IVSHMEM_GUEST" check -f "$mem" --seed 3 --offset 512K --length 256K || fail "guest b's bytes are not in the file"
+    "$IVSHMEM_GUEST" check -f "$mem" --seed 1 --length 256K > /dev/null || fail "the host's bytes changed"
+    ;;
+  *) echo "run-e2e.sh: unknown test $test"; exit 2 ;;
+esac
+
+if [ $failed != 0 ]; then
+  for log in "$tmp"/*.log; do
+    echo "----- $(basename "$log") -----"
+    cat "$log"
+  done
+  exit 1
+fi
+echo "PASS"

@@ -1,0 +1,6 @@
+#!/bin/sh
+# doorbell-ping COUNT: bind the doorbell to uio_pci_generic and ping the guest running pong.
+set -e
+ivshmem-guest bind-uio -d doorbell
+ivshmem-guest info -d doorbell
+ivshmem-guest ping -d doorbell --count "$1" -v
