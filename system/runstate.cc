@@ -95,6 +95,7 @@ void request_shutdown(ShutdownCause cause) {
 void request_reset(ShutdownCause cause) {
   emit_event("RESET", cause_data(cause));
   if (Machine* m = g_machine ? g_machine : current_machine()) m->reset();
+  if (Accelerator* accel = current_accel()) accel->reset();
 }
 
 void request_powerdown() {

@@ -24,6 +24,7 @@
 #include "qom/user-creatable.h"
 #include "system/accel.h"
 #include "system/cmdline.h"
+#include "system/machine-lock.h"
 #include "system/main-loop.h"
 #include "system/qtest.h"
 #include "system/runstate.h"
@@ -70,7 +71,7 @@ Status parse_machine(const CmdlineOption& o, Settings& s) {
         s.accels.push_back(list.substr(pos, colon - pos));
         pos = colon + 1;
       }
-      s.accel_location = o.location;
+      s.accel_location.clear();  // QEMU names no option when -machine accel= fails
     } else if (key == "memory-backend") {
       s.machine.memory_backend = value.text;
     } else if (key == "usb" || key == "dump-guest-core" || key == "acpi" || key == "vmport" || key == "smm" ||
@@ -115,6 +116,36 @@ Status parse_accel(const CmdlineOption& o, Settings& s) {
       return Error::format("Invalid parameter '{}'", key);
   }
   s.accel_location = o.location;
+  return {};
+}
+
+// -smp [cpus=]N[,maxcpus=M][,sockets=S,dies=D,cores=C,threads=T]: nahanni models no topology, so
+// the CPU count is N, or the product of the topology when N is omitted.
+Status parse_smp(const CmdlineOption& o, Settings& s) {
+  static constexpr uint64_t kPcMaxCpus = 255;  // pc-i440fx's limit in QEMU
+  NN_ASSIGN_OR_RETURN(OptionList opts, parse_keyval(o.arg, "cpus"));
+  std::optional<uint64_t> cpus, maxcpus;
+  uint64_t topology = 1;
+  bool zero = false;
+  for (auto& [key, value] : opts.items) {
+    if (key != "cpus" && key != "maxcpus" && key != "sockets" && key != "dies" && key != "cores" && key != "threads")
+      return Error::format("Invalid parameter '{}'", key);
+    NN_ASSIGN_OR_RETURN(uint64_t n, parse_uint_value("smp." + key, value, UINT32_MAX, "integer"));
+    zero = zero || n == 0;
+    if (key == "cpus") cpus = n;
+    else if (key == "maxcpus") maxcpus = n;
+    else topology *= n;
+  }
+  // QEMU 7.2 only warns and ignores zeros; nahanni rejects them (docs/system/accel-kvm.rst).
+  if (zero) return Error("Invalid CPU topology: CPU topology parameters must be greater than zero");
+  uint64_t n = cpus.value_or(topology);
+  if (maxcpus && *maxcpus < n)
+    return Error::format("Invalid CPU topology: maxcpus ({}) must be equal to or greater than the number of CPUs ({})",
+                         *maxcpus, n);
+  if (n > kPcMaxCpus)
+    return Error::format("Invalid SMP CPUs {}. The max CPUs supported by machine '{}' is {}", n,
+                         s.machine_type == "pc" ? "pc-i440fx-7.2" : s.machine_type, kPcMaxCpus);
+  s.machine.cpus = static_cast<unsigned>(n);
   return {};
 }
 
@@ -217,6 +248,8 @@ void daemonize_finish() {
 void teardown() {
   qtest_stop();
   monitor_cleanup();
+  // vCPUs out of the guest before devices go.
+  if (Accelerator* accel = current_accel()) accel->stop();
   if (Object* machine = object_root().child("machine")) {
     for (const char* container : {"peripheral", "peripheral-anon"}) {
       Object* parent = machine->child(container);
@@ -231,6 +264,7 @@ void teardown() {
         parent->remove_child(*it);
       }
     }
+    if (Accelerator* accel = current_accel()) accel->shutdown();
     set_current_accel(nullptr);
     set_current_machine(nullptr);
     object_root().remove_child("machine");
@@ -255,6 +289,10 @@ int vl_main(int argc, char** argv) {
   log::set_program_name(prog.substr(prog.rfind('/') + 1));
   ::signal(SIGPIPE, SIG_IGN);
 
+  // The main thread holds the machine lock except while its loop waits (system/machine-lock.h).
+  machine_lock();
+  machine_lock_attach_to_main_loop();
+
   auto scanned = scan_cmdline(argc, argv);
   if (!scanned) fail("", scanned.error());
   const std::vector<CmdlineOption>& options = *scanned;
@@ -275,8 +313,12 @@ int vl_main(int argc, char** argv) {
     Status st;
     if (o.name == "machine") st = parse_machine(o, s);
     else if (o.name == "m") st = parse_memory(o, s);
+    else if (o.name == "smp") st = parse_smp(o, s);
     else if (o.name == "accel") st = parse_accel(o, s);
-    else if (o.name == "enable-kvm") s.accels = {"kvm"};
+    else if (o.name == "enable-kvm") {
+      s.accels = {"kvm"};
+      s.accel_location.clear();
+    }
     else if (o.name == "S") s.start_paused = true;
     else if (o.name == "display") st = parse_display(o);
     else if (o.name == "uuid") st = check_uuid(o.arg);
@@ -393,6 +435,7 @@ int vl_main(int argc, char** argv) {
   }
 
   machine->reset();
+  if (Status st = (*accel)->machine_ready(); !st) fail(s.accel_location, st.error());
   if (!s.pidfile.empty())
     if (Status st = write_pidfile(s.pidfile); !st) fail("", st.error());
   daemonize_finish();

@@ -144,7 +144,9 @@ bool EventLoop::run_once(std::chrono::milliseconds timeout) {
     if (wait_ms < 0 || timer_ms < wait_ms) wait_ms = timer_ms;
   }
   epoll_event events[64];
+  if (before_wait_) before_wait_();
   int n = ::epoll_wait(epoll_.get(), events, 64, wait_ms);
+  if (after_wait_) after_wait_();
   for (int i = 0; i < n; ++i) {
     uint64_t id = events[i].data.u64;
     if (id == kWakeupId) {

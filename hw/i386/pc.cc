@@ -62,6 +62,7 @@ PcMachine::~PcMachine() {
 
 Status PcMachine::init(const MachineConfig& config) {
   ram_size_ = config.ram_size;
+  cpu_count_ = config.cpus;
   below_4g_ = ram_size_ >= kLowMemLimit ? kLowMemGigabyteAligned : ram_size_;
   above_4g_ = ram_size_ - below_4g_;
 
@@ -147,7 +148,7 @@ Status PcMachine::init(const MachineConfig& config) {
 
   fw_cfg_ = std::make_unique<FwCfg>();
   fw_cfg_->add_u64(FwCfg::kRamSize, ram_size_);
-  fw_cfg_->add_u16(FwCfg::kNbCpus, 1);
+  fw_cfg_->add_u16(FwCfg::kNbCpus, static_cast<uint16_t>(cpu_count_));
   io_root_->add_subregion(FwCfg::kPortSelector, fw_cfg_->region());
 
   hotplug_ = std::make_unique<AcpiPciHotplug>(*pci_bus_);

@@ -23,6 +23,15 @@ class Accelerator : public Object {
   virtual Status start() { return {}; }
   virtual void stop() {}
   virtual bool has_cpus() const { return false; }
+  // After the devices exist and the machine was reset, before the run state starts: the place
+  // to create vCPUs and check that there is something to run (a boot entry).
+  virtual Status machine_ready() { return {}; }
+  // A system reset (system_reset, guest reset) after the devices were reset: CPUs back to their
+  // power-on state.
+  virtual void reset() {}
+  // At exit, after the devices were unrealized and before the machine goes: ends the vCPU
+  // threads and releases everything tied to the machine (listeners, kernel objects).
+  virtual void shutdown() {}
 };
 
 inline constexpr std::string_view kAccelType = "accel";

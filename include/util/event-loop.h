@@ -64,6 +64,11 @@ class EventLoop {
   bool run_once(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1));
   void run();
   void quit();
+  // Called around the wait for events (the machine lock is dropped while the loop sleeps).
+  void set_wait_hooks(std::function<void()> before_wait, std::function<void()> after_wait) {
+    before_wait_ = std::move(before_wait);
+    after_wait_ = std::move(after_wait);
+  }
   bool quitting() const { return quit_; }
   size_t watch_count() const { return fd_watches_.size(); }
 
@@ -94,6 +99,8 @@ class EventLoop {
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
   bool quit_ = false;
+  std::function<void()> before_wait_;
+  std::function<void()> after_wait_;
 };
 
 }  // namespace nahanni

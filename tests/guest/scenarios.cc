@@ -38,14 +38,17 @@ uint64_t number(const Step& step, const char* key, bool required, uint64_t fallb
 }
 
 unsigned vector_argument(const Step& step, const GuestContext& ctx) {
+  if (!ctx.device->vectors) {
+    print("guest: step %s: the device has no MSI-X vectors\n", step.name);
+    guest_exit(ExitStatus::kNoDevice, "no MSI-X");
+  }
   const char* text = step.find("vector");
   if (text && str_equal(text, "all")) return kAllVectors;
   uint64_t v = number(step, "vector", false, 0);
   if (v >= ctx.device->vectors) {
     print("guest: step %s: vector %d but the device has %d MSI-X vectors\n", step.name, v,
           ctx.device->vectors);
-    guest_exit(ctx.device->vectors ? ExitStatus::kBadCommandLine : ExitStatus::kNoDevice,
-               "no such vector");
+    guest_exit(ExitStatus::kBadCommandLine, "no such vector");
   }
   return static_cast<unsigned>(v);
 }

@@ -16,6 +16,7 @@ class AddressSpace;
 struct MachineConfig {
   uint64_t ram_size = 128ull << 20;
   std::string memory_backend;  // -machine memory-backend=ID
+  unsigned cpus = 1;           // -smp
 };
 
 class Machine : public Object {
@@ -30,6 +31,8 @@ class Machine : public Object {
   virtual AddressSpace* memory() { return nullptr; }
   virtual AddressSpace* io() { return nullptr; }
   uint64_t ram_size() const { return ram_size_; }
+  // -smp: how many vCPUs the accelerator creates (qtest only records it).
+  unsigned cpu_count() const { return cpu_count_; }
 
   // What the guest asks for (reset register, ACPI sleep, triple fault): the run-state layer
   // installs these; devices call them and never exit the process themselves.
@@ -38,6 +41,7 @@ class Machine : public Object {
 
  protected:
   uint64_t ram_size_ = 0;
+  unsigned cpu_count_ = 1;
 };
 
 inline constexpr std::string_view kMachineType = "machine";

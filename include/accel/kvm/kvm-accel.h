@@ -1,0 +1,63 @@
+// The "kvm" accelerator: /dev/kvm with an in-kernel irqchip (PIC, IOAPIC, LAPICs) and PIT, guest
+// RAM as memory slots, one thread per vCPU. vCPU 0 starts from the boot loader's X86CpuEntry
+// (there is no firmware); the others wait for INIT/SIPI. MSIs go in with KVM_SIGNAL_MSI, IOAPIC
+// input changes with KVM_IRQ_LINE. See docs/system/accel-kvm.rst.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "accel/kvm/kvm-memory-slots.h"
+#include "accel/kvm/kvm-system.h"
+#include "accel/kvm/kvm-vcpu.h"
+#include "system/accel.h"
+
+namespace nahanni {
+
+class PcMachine;
+
+class KvmAccel : public Accelerator {
+ public:
+  // VM-level pages x86 KVM needs below 4 GiB, where a BIOS would sit (nahanni has none).
+  static constexpr uint64_t kIdentityMapAddress = 0xfffbc000;
+  static constexpr uint64_t kTssAddress = 0xfffbd000;  // three pages (QEMU's addresses)
+
+  KvmAccel();
+  ~KvmAccel() override;
+
+  Status init(Machine& machine) override;
+  void deliver_msi(uint64_t address, uint32_t data) override;
+  Status start() override;
+  void stop() override;
+  bool has_cpus() const override { return true; }
+  Status machine_ready() override;
+  void reset() override;
+  void shutdown() override;
+
+  int vm_fd() const { return vm_.get(); }
+  const KvmSystem& system() const { return *system_; }
+  const std::vector<std::unique_ptr<KvmVcpu>>& vcpus() const { return vcpus_; }
+  const KvmMemorySlots* memory_slots() const { return slots_.get(); }
+  // Raises or lowers an input of the in-kernel IOAPIC/PIC (KVM_IRQ_LINE).
+  void set_irq_line(unsigned gsi, int level);
+
+ private:
+  Status create_vcpus();
+  void reset_vcpus();
+  void on_fatal_exit(const std::string& message);
+
+  Machine* machine_ = nullptr;
+  PcMachine* pc_ = nullptr;
+  std::unique_ptr<KvmSystem> system_;
+  UniqueFd vm_;
+  std::unique_ptr<KvmMemorySlots> slots_;
+  std::vector<std::unique_ptr<KvmVcpu>> vcpus_;
+  bool running_ = false;
+};
+
+inline constexpr std::string_view kKvmAccelType = "kvm-accel";
+
+// The KVM accelerator when it is the current one, else null.
+KvmAccel* current_kvm_accel();
+
+}  // namespace nahanni
