@@ -37,11 +37,15 @@ inline double iqr(const std::vector<double>& v) {
 
 // "1,234,567" for counts and rates.
 inline std::string thousands(double value) {
-  std::string s = std::to_string(static_cast<long long>(value + 0.5));
-  size_t digits_start = s[0] == '-' ? 1 : 0;
-  for (int i = static_cast<int>(s.size()) - 3; i > static_cast<int>(digits_start); i -= 3)
-    s.insert(static_cast<size_t>(i), ",");
-  return s;
+  std::string digits = std::to_string(static_cast<long long>(value < 0 ? value - 0.5 : value + 0.5));
+  std::string out;
+  size_t start = digits[0] == '-' ? 1 : 0;
+  if (start) out.push_back('-');
+  for (size_t i = start; i < digits.size(); ++i) {
+    if (i > start && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return out;
 }
 
 inline void print_table_header() {

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench-report.h"
 #include "contrib/ivshmem-protocol/message-reader.h"
 #include "contrib/ivshmem-protocol/message.h"
 #include "util/fd.h"
@@ -29,7 +30,7 @@ namespace {
 
 using namespace nahanni;
 using namespace nahanni::ivshmem;
-using Clock = std::chrono::steady_clock;
+using namespace nahanni::bench;
 
 // Bound for waits that only run out when something is broken; never a measurement.
 constexpr auto kPatience = std::chrono::seconds(60);
@@ -39,22 +40,16 @@ constexpr auto kPatience = std::chrono::seconds(60);
   std::exit(1);
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? -1 : v[v.size() / 2];
-}
-double spread(std::vector<double> v) {  // interquartile range
-  std::sort(v.begin(), v.end());
-  return v.size() < 4 ? 0 : v[v.size() * 3 / 4] - v[v.size() / 4];
-}
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
 // Every held peer costs this process a socket; the server's rlimit follows ours.
-void raise_fd_limit() {
+// As root (CAP_SYS_RESOURCE) the hard limit itself may go up, to fs.nr_open.
+void raise_fd_limit(size_t wanted) {
   rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_max < wanted) {
+    rlimit more{wanted, wanted};
+    if (::setrlimit(RLIMIT_NOFILE, &more) == 0) return;
+  }
+  if (rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &rl);
   }
@@ -111,6 +106,7 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
 
   const std::string& socket() const { return socket_; }
+  pid_t pid() const { return pid_; }
 
   // VmRSS from /proc/PID/status, in KiB.
   long rss_kib() const {
@@ -307,47 +303,41 @@ class PeerSwarm {
   size_t awaiting_departure_ = 0;
 };
 
-std::string thousands(size_t n) {
-  std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
-  return s;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: server-bench IVSHMEM-SERVER [MAX-PEERS]\n");
+    std::fprintf(stderr, "usage: server-bench IVSHMEM-SERVER [MAX-PEERS [BUDGET-SECONDS [DATA-DIR]]]\n");
     return 2;
   }
   std::string binary = argv[1];
-  size_t max_peers = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 4000;
-  raise_fd_limit();
-  // The server needs two descriptors per peer (socket, eventfd); this process one.
+  size_t max_peers = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 10000;
+  double budget_s = argc > 3 ? std::strtod(argv[3], nullptr) : 420;
+  std::string data = argc > 4 ? argv[4] : "";
+  // The server needs two descriptors per peer (socket, eventfd), this process one.
+  raise_fd_limit(2 * max_peers + 256);
   size_t fd_peers = (fd_limit() - 64) / 2;
   ::signal(SIGPIPE, SIG_IGN);
+  auto run_start = Clock::now();
 
-  std::printf("| figure | value | runs | spread (IQR) |\n");
-  std::printf("|---|---|---|---|\n");
+  print_table_header();
 
   // Connect rate, on a server with nobody else connected.
   {
     ScratchDir dir;
     ServerProcess server(binary, dir);
     wait_until_listening(server);
-    constexpr int kCycles = 2000, kRuns = 5;
+    const int cycles = max_peers >= 1000 ? 2000 : 200, runs = 5;
     std::vector<double> rates;
-    for (int run = 0; run < kRuns; ++run) {
+    for (int run = 0; run < runs; ++run) {
       auto start = Clock::now();
-      for (int i = 0; i < kCycles; ++i)
+      for (int i = 0; i < cycles; ++i)
         if (!connect_and_greet(server.socket())) server.fail("a connect-rate cycle failed");
-      rates.push_back(kCycles / (ms_since(start) / 1000));
+      rates.push_back(cycles / (ms_since(start) / 1000));
     }
-    std::printf("| connect rate: connect, greeting up to the shared memory, disconnect (no other peer) | %s peers/s "
-                "| %d × %s | %s peers/s |\n",
-                thousands(static_cast<size_t>(median(rates))).c_str(), kRuns, thousands(kCycles).c_str(),
-                thousands(static_cast<size_t>(spread(rates))).c_str());
-    std::fflush(stdout);
+    print_single_row("server: connect rate (connect, greeting up to the shared memory, disconnect; no other peer)",
+                     thousands(median(rates)) + " peers/s", std::to_string(runs) + " × " + thousands(cycles),
+                     thousands(iqr(rates)) + " peers/s");
   }
 
   // Peers held and fan-out, on one fresh server whose peer count grows step by step.
@@ -355,41 +345,61 @@ int main(int argc, char** argv) {
   ServerProcess server(binary, dir);
   wait_until_listening(server);
   long rss_empty = server.rss_kib();
-  std::printf("| server RSS, no peer held | %s KiB | 1 | — |\n", thousands(static_cast<size_t>(rss_empty)).c_str());
-  std::fflush(stdout);
+  print_single_row("server: RSS with no peer", thousands(static_cast<double>(rss_empty)) + " KiB", "1", "—");
+  std::FILE* curve = data.empty() ? nullptr : std::fopen((data + "/fanout.txt").c_str(), "w");
+  std::FILE* rss_file = data.empty() ? nullptr : std::fopen((data + "/server-rss.txt").c_str(), "w");
+  if (curve) std::fprintf(curve, "# peers median_ms p25_ms p75_ms rounds\n");
+  if (rss_file) std::fprintf(rss_file, "# peers rss_kib rss_per_peer_kib\n");
   PeerSwarm swarm(server);
-  const size_t steps[] = {1, 10, 100, 1000, 4000};
-  double last_grow_ms = 0;
+  const size_t steps[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000};
+  double grow_total_ms = 0;  // time spent connecting the peers held so far
+  std::string skipped;
   for (size_t n : steps) {
-    if (n > max_peers) continue;
+    if (n > max_peers) break;
     if (n > fd_peers) {
-      std::printf("| fan-out to %s peers | skipped: descriptor limit %zu | — | — |\n", thousands(n).c_str(), fd_limit());
-      continue;
+      skipped = "fan-out from " + thousands(static_cast<double>(n)) + " peers: skipped, descriptor limit " +
+                thousands(static_cast<double>(fd_limit()));
+      break;
     }
-    // Connecting N peers costs about N² descriptor messages: skip a step projected past ~2 minutes.
-    double projected = last_grow_ms * static_cast<double>(n * n) / static_cast<double>(swarm.size() * swarm.size());
-    if (swarm.size() >= 100 && projected > 120000) {
-      std::printf("| fan-out to %s peers | skipped: connecting them would take about %.0f s | — | — |\n",
-                  thousands(n).c_str(), projected / 1000);
-      continue;
+    // Connecting N peers costs about N² descriptor messages: a step projected past the
+    // budget left is skipped, and so are all larger ones.
+    double left_ms = budget_s * 1000 - ms_since(run_start);
+    double held = static_cast<double>(swarm.size());
+    double nn = static_cast<double>(n);
+    double projected = held > 0 ? grow_total_ms * (nn * nn - held * held) / (held * held) : 0;
+    if (swarm.size() >= 100 && projected > left_ms) {
+      skipped = "fan-out from " + thousands(static_cast<double>(n)) + " peers: skipped, connecting them would take " +
+                "about " + thousands(projected / 1000) + " s, over the " + thousands(budget_s) + " s budget";
+      break;
     }
     auto grow_start = Clock::now();
     swarm.grow(n - swarm.size());
-    last_grow_ms = ms_since(grow_start);
-    if (n >= 1000) {
-      long rss = server.rss_kib();
-      std::printf("| server RSS per peer, %s peers held (1 vector; %s KiB in all) | %.2f KiB | 1 | — |\n",
-                  thousands(n).c_str(), thousands(static_cast<size_t>(rss)).c_str(),
-                  static_cast<double>(rss - rss_empty) / static_cast<double>(n));
-    }
+    grow_total_ms += ms_since(grow_start);
     const int reps = n >= 1000 ? 5 : 9;
     std::vector<double> times;
     for (int rep = 0; rep < reps; ++rep) times.push_back(swarm.time_fan_out());
-    std::printf("| fan-out to %s peer%s: a newcomer's connect until each has its eventfd | %.3f ms | %d | %.3f ms |\n",
-                thousands(n).c_str(), n == 1 ? "" : "s", median(times), reps, spread(times));
-    std::fflush(stdout);
+    long rss = server.rss_kib();
+    double per_peer = static_cast<double>(rss - rss_empty) / static_cast<double>(n);
+    if (curve) std::fprintf(curve, "%zu %.4f %.4f %.4f %d\n", n, median(times), percentile(times, 0.25),
+                            percentile(times, 0.75), reps);
+    if (rss_file) std::fprintf(rss_file, "%zu %ld %.3f\n", n, rss, per_peer);
+    char value[64], spread[64];
+    std::snprintf(value, sizeof value, "%.3f ms", median(times));
+    std::snprintf(spread, sizeof spread, "%.3f ms", iqr(times));
+    print_single_row("server: fan-out of a newcomer's arrival to " + thousands(static_cast<double>(n)) +
+                         (n == 1 ? " peer" : " peers") + " (connect until each has its eventfd)",
+                     value, std::to_string(reps), spread);
+    if (n >= 1000) {
+      char per[64];
+      std::snprintf(per, sizeof per, "%.2f KiB", per_peer);
+      print_single_row("server: RSS per peer, " + thousands(static_cast<double>(n)) + " peers held (1 vector; " +
+                           thousands(static_cast<double>(rss)) + " KiB in all)",
+                       per, "1", "—");
+    }
   }
-  std::printf("\nNo side-by-side figures: Debian does not ship QEMU's ivshmem-server, so there is no peer to "
-              "compare with.\n");
+  if (curve) std::fclose(curve);
+  if (rss_file) std::fclose(rss_file);
+  std::printf("\nThe server has no side-by-side figure: Debian does not ship QEMU's ivshmem-server.\n");
+  if (!skipped.empty()) std::printf("%s.\n", skipped.c_str());
   return 0;
 }
