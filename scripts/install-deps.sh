@@ -8,16 +8,35 @@ build_deps=(meson ninja-build pkg-config g++ nlohmann-json3-dev libfmt-dev
 # Test peers: never linked, only run (Debian's QEMU as the interop peer, clang for fuzzing).
 test_deps=(qemu-system-x86 busybox-static clang libclang-rt-14-dev gnuplot-nox)
 
+# The guest kernel module (guest/linux/kmod) is built against the headers of the Debian kernel the
+# Linux test guests boot: linux-headers-RELEASE, RELEASE by tests/interop/linux-guest/kernel-abi.sh.
+# Headers and kbuild only: no kernel image is installed on the host.
+kernel_abi=$(dirname "$0")/../tests/interop/linux-guest/kernel-abi.sh
+kernel_headers() { local release; release=$("$kernel_abi" 2>/dev/null) && echo "linux-headers-$release"; }
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
 missing=()
 for pkg in "${build_deps[@]}" "${test_deps[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-    missing+=("$pkg")
-  fi
+  installed "$pkg" || missing+=("$pkg")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+headers=$(kernel_headers || true)
+if [ -n "$headers" ]; then
+  installed "$headers" || missing+=("$headers")
+  [ ${#missing[@]} -eq 0 ] && exit 0
+fi
 
-echo "install-deps: installing ${missing[*]}"
 sudo_cmd=()
 [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
 "${sudo_cmd[@]}" apt-get update -q
+if [ -z "$headers" ]; then
+  # apt had no package lists yet: the release is known only now.
+  if headers=$(kernel_headers); then
+    installed "$headers" || missing+=("$headers")
+  else
+    echo "install-deps: cannot tell the guest kernel release (kernel-abi.sh); kernel headers not installed" >&2
+  fi
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "install-deps: installing ${missing[*]}"
 DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
