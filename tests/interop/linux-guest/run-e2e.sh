@@ -95,6 +95,9 @@ case $test in
     finish pong; finish ping
     grep -q "^ping: $rounds round trips" "$tmp/ping.log" || fail "the pinging guest did not report $rounds round trips"
     grep -q "^pong: answered $rounds pings" "$tmp/pong.log" || fail "the ponging guest did not answer $rounds pings"
+    for g in ping pong; do
+      grep -q "bound to uio_pci_generic: /dev/uio" "$tmp/$g.log" || fail "guest $g did not bind its doorbell to uio_pci_generic"
+    done
     ;;
   doorbell-host)
     start_server
