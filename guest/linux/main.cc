@@ -50,13 +50,41 @@ const char* kUsage =
     "  -h, --help           this help\n"
     "Numbers take 0x and K/M/G suffixes. Exit status 0 on success, 1 with one error line.\n";
 
+// Per-command help: `ivshmem-guest COMMAND --help`.
+const std::map<std::string, const char*> kCommandHelp = {
+    {"list", "Usage: ivshmem-guest list [-v] [--sysfs DIR]\n"
+             "Lists the ivshmem functions: address, kind (plain/doorbell/legacy), maker, IDs, memory size,\n"
+             "MSI-X, INTx pin and bound driver.\n"},
+    {"info", "Usage: ivshmem-guest info [-d DEV]\nPrints one device and its IVPosition (peer id); Features and State on revision 2.\n"},
+    {"bind-uio", "Usage: ivshmem-guest bind-uio [-d DEV]\n"
+                 "Binds DEV to uio_pci_generic (driver_override, then drivers_probe) and prints its /dev/uioN.\n"
+                 "Load the driver first: modprobe uio_pci_generic.\n"},
+    {"ring", "Usage: ivshmem-guest ring [-d DEV] --peer N [--vector V]\nRings vector V (default 0) of peer N.\n"},
+    {"wait", "Usage: ivshmem-guest wait [-d DEV] [-b BACKEND] [--count N] [--timeout MS]\n"
+             "Waits for N rings (default 1), printing the vectors of each; fails after MS ms (default 60000)\n"
+             "without one. BACKEND: auto, uio, poll, msix-poll.\n"},
+    {"dump", "Usage: ivshmem-guest dump [-d DEV | -f FILE] [--offset N] [--length N]\nHex dump (default 256 bytes).\n"},
+    {"fill", "Usage: ivshmem-guest fill [-d DEV | -f FILE] (--seed S | --byte B) [--offset N] [--length N]\n"
+             "Writes pattern S (the same bytes for the same seed and offset, anywhere) or byte B;\n"
+             "default: from --offset to the end.\n"},
+    {"check", "Usage: ivshmem-guest check [-d DEV | -f FILE] --seed S [--offset N] [--length N] [--wait SECONDS]\n"
+              "Verifies pattern S; with --wait, retries until it matches or SECONDS pass.\n"},
+    {"ping", "Usage: ivshmem-guest ping [-d DEV] [-b BACKEND] [--count N] [--payload BYTES] [--offset N]\n"
+             "                          [--peer N] [--vector V] [--timeout MS]\n"
+             "       ivshmem-guest ping --echo --peer N [--count N]\n"
+             "Round trips with a peer running pong, through the mailbox at --offset (the peer id is\n"
+             "read from it unless --peer is given), or with a peer that rings back (--echo).\n"},
+    {"pong", "Usage: ivshmem-guest pong [-d DEV] [-b BACKEND] [--count N] [--payload BYTES] [--offset N]\n"
+             "Answers N pings (default 1) in the mailbox at --offset.\n"},
+};
+
 struct Options {
   std::string command;
   std::string device, file, backend = "auto", sysfs = kSysfsRoot;
   uint64_t offset = 0;
   std::optional<uint64_t> length, seed, byte, peer, wait_seconds;
   uint64_t vector = 0, count = 1, timeout_ms = 60000, payload = 256;
-  bool verbose = false, echo = false;
+  bool verbose = false, echo = false, help = false;
 };
 
 int fail(const Error& e) {
@@ -113,7 +141,7 @@ Result<Options> parse(int argc, char** argv) {
       case 'f': o.file = optarg; break;
       case 'b': o.backend = optarg; break;
       case 'v': o.verbose = true; break;
-      case 'h': o.command = "help"; break;
+      case 'h': o.help = true; break;
       case kSysfs: o.sysfs = optarg; break;
       case kEcho: o.echo = true; break;
       case ':': return Error::format("option '{}' needs a value", argv[optind - 1]);
@@ -301,8 +329,9 @@ int main(int argc, char** argv) {
   auto o = parse(argc, argv);
   if (!o) return fail(o.error());
   const std::string& c = o->command;
-  if (c == "help") {
-    std::fputs(kUsage, stdout);
+  if (c == "help" || o->help) {
+    auto it = kCommandHelp.find(c);
+    std::fputs(it != kCommandHelp.end() ? it->second : kUsage, stdout);
     return 0;
   }
   if (c == "list") return cmd_list(*o);
