@@ -3,7 +3,7 @@
 namespace nahanni::guest {
 
 const std::vector<std::string_view>& interrupt_backend_names() {
-  static const std::vector<std::string_view> names{"auto", "uio", "poll", "msix-poll"};
+  static const std::vector<std::string_view> names{"auto", "kmod", "uio", "poll", "msix-poll"};
   return names;
 }
 
@@ -11,9 +11,15 @@ Result<std::unique_ptr<InterruptBackend>> open_interrupt_backend(IvshmemDevice& 
   const auto& id = dev.identity();
   if (!dev.has_doorbell())
     return Error::format("{} is an ivshmem-plain device: it has no doorbell and no interrupts", dev.function().bdf);
+  // With the kernel module bound, the kernel owns the BARs: only its node can deliver rings.
+  if (dev.kmod() && name != "auto" && name != "kmod")
+    return Error::format("{} is bound to {}, so backend '{}' cannot reach the device (use kmod, or unbind the module)",
+                         dev.function().bdf, kKmodDriverName, name);
+  if (name == "kmod") return make_kmod_backend(dev);
   if (name == "auto") {
+    if (dev.kmod()) return make_kmod_backend(dev);
     if (id.intx) return make_uio_backend(dev);
-    if (id.revision >= 2 && (dev.registers().features() & IvshmemRegisters::kFeaturePolling))
+    if (id.revision >= 2 && (dev.features() & IvshmemRegisters::kFeaturePolling))
       return make_poll_backend(dev);
     if (id.msix) return make_msix_poll_backend(dev);
     return Error::format("{}: no way to receive interrupts (no pin, no MSI-X, no polling register)",
@@ -22,12 +28,12 @@ Result<std::unique_ptr<InterruptBackend>> open_interrupt_backend(IvshmemDevice& 
   if (name == "uio") return make_uio_backend(dev);
   if (name == "msix-poll") return make_msix_poll_backend(dev);
   if (name == "poll") {
-    if (id.revision < 2 || !(dev.registers().features() & IvshmemRegisters::kFeaturePolling))
+    if (id.revision < 2 || !(dev.features() & IvshmemRegisters::kFeaturePolling))
       return Error::format("{}: backend 'poll' needs a nahanni revision-2 doorbell (this is revision {})",
                            dev.function().bdf, id.revision);
     return make_poll_backend(dev);
   }
-  return Error::format("unknown interrupt backend '{}' (uio, poll, msix-poll or auto)", name);
+  return Error::format("unknown interrupt backend '{}' (kmod, uio, poll, msix-poll or auto)", name);
 }
 
 }  // namespace nahanni::guest

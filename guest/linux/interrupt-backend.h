@@ -7,7 +7,9 @@
 //              with every vector masked, so rings latch in the Pending Bit Array (BAR1),
 //              which is polled; a pending bit is cleared by unmasking and re-masking its
 //              vector while Bus Master is off, so the message goes nowhere.
-//   kmod       the nahanni kernel module (added with guest/linux/kmod).
+//   kmod       the nahanni_ivshmem kernel module (guest/linux/kmod): MSI-X or INTx delivered
+//              to /dev/ivshmemN, waited for with an ioctl. Blocks. The only backend once the
+//              module is bound (the kernel then owns the BARs).
 #pragma once
 
 #include <chrono>
@@ -41,5 +43,6 @@ Result<std::unique_ptr<InterruptBackend>> open_interrupt_backend(IvshmemDevice& 
 std::unique_ptr<InterruptBackend> make_poll_backend(IvshmemDevice& dev);
 Result<std::unique_ptr<InterruptBackend>> make_uio_backend(IvshmemDevice& dev);
 Result<std::unique_ptr<InterruptBackend>> make_msix_poll_backend(IvshmemDevice& dev);
+Result<std::unique_ptr<InterruptBackend>> make_kmod_backend(IvshmemDevice& dev);
 
 }  // namespace nahanni::guest

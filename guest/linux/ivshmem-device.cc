@@ -31,6 +31,11 @@ Result<IvshmemDevice> IvshmemDevice::open(const PciFunction& fn) {
   if (!id) return Error::format("{} is not an ivshmem device ({:04x}:{:04x})", fn.bdf, fn.vendor, fn.device);
   if (!fn.resource(0)) return Error::format("{}: BAR0 (registers) is not assigned", fn.bdf);
   if (!fn.resource(2)) return Error::format("{}: BAR2 (shared memory) is not assigned", fn.bdf);
+  if (fn.driver == kKmodDriverName) {
+    NN_ASSIGN_OR_RETURN(KmodNode node, KmodNode::open(fn));
+    NN_ASSIGN_OR_RETURN(MappedRegion mem, MappedRegion::map_fd(node.fd(), fn.resource(2)->size(), node.path()));
+    return IvshmemDevice(fn, *id, MappedRegion(), std::move(mem), std::move(node));
+  }
   NN_ASSIGN_OR_RETURN(std::vector<uint8_t> config, read_config(fn));
   uint16_t command = static_cast<uint16_t>(config[kConfigCommand] | (config[kConfigCommand + 1] << 8));
   if (!(command & kCommandMemory)) {
@@ -41,6 +46,32 @@ Result<IvshmemDevice> IvshmemDevice::open(const PciFunction& fn) {
   NN_ASSIGN_OR_RETURN(MappedRegion regs, MappedRegion::map_file(fn.resource_path(0), 0));
   NN_ASSIGN_OR_RETURN(MappedRegion mem, MappedRegion::map_file(fn.resource_path(2), fn.resource(2)->size()));
   return IvshmemDevice(fn, *id, std::move(regs), std::move(mem));
+}
+
+uint32_t IvshmemDevice::iv_position() {
+  if (!kmod_) return registers_.iv_position();
+  auto info = kmod_->info();
+  return info ? info->ivposition : 0;
+}
+
+uint32_t IvshmemDevice::features() {
+  if (identity_.revision < 2) return 0;
+  if (!kmod_) return registers_.features();
+  auto info = kmod_->info();
+  return info ? info->features : 0;
+}
+
+uint32_t IvshmemDevice::state() {
+  if (identity_.revision < 2) return 0;
+  if (!kmod_) return registers_.read(IvshmemRegisters::kState);
+  auto info = kmod_->info();
+  return info ? info->state : 0;
+}
+
+Status IvshmemDevice::ring(uint16_t peer, uint16_t vector) {
+  if (kmod_) return kmod_->ring(peer, vector);
+  registers_.ring(peer, vector);
+  return {};
 }
 
 Result<std::vector<PciFunction>> list_ivshmem_functions(const std::string& sysfs_root) {

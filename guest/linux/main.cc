@@ -42,7 +42,8 @@ const char* kUsage =
     "                       first such device (default: the first ivshmem device; a doorbell for\n"
     "                       ring/wait/ping/pong)\n"
     "  -f, --file PATH      dump/fill/check a file instead of a device (e.g. on the host)\n"
-    "  -b, --backend NAME   how to receive rings: auto, uio, poll, msix-poll (default auto)\n"
+    "  -b, --backend NAME   how to receive rings: auto, kmod, uio, poll, msix-poll (default auto;\n"
+    "                       kmod whenever the device is bound to the nahanni_ivshmem module)\n"
     "      --offset N --length N --seed N --byte N --peer N --vector N --count N --timeout MS\n"
     "      --payload N --wait SECONDS\n"
     "      --sysfs DIR      sysfs root (default /sys)\n"
@@ -278,16 +279,15 @@ Status cmd_device(const Options& o) {
   NN_ASSIGN_OR_RETURN(IvshmemDevice dev, IvshmemDevice::open(fn));
   if (o.command == "info") {
     std::printf("%s\n", describe(fn, dev.identity()).c_str());
-    std::printf("IVPosition %u\n", dev.registers().iv_position());
-    if (dev.identity().revision >= 2)
-      std::printf("Features %#x State %#x\n", dev.registers().features(), dev.registers().read(IvshmemRegisters::kState));
+    std::printf("IVPosition %u\n", dev.iv_position());
+    if (dev.identity().revision >= 2) std::printf("Features %#x State %#x\n", dev.features(), dev.state());
+    if (const KmodNode* node = dev.kmod()) std::printf("Node %s\n", node->path().c_str());
     return {};
   }
   if (!dev.has_doorbell()) return Error::format("{} is an ivshmem-plain device: it has no doorbell", fn.bdf);
   if (o.command == "ring") {
     if (!o.peer) return Error("ring needs --peer");
-    dev.registers().ring(static_cast<uint16_t>(*o.peer), static_cast<uint16_t>(o.vector));
-    return {};
+    return dev.ring(static_cast<uint16_t>(*o.peer), static_cast<uint16_t>(o.vector));
   }
   NN_ASSIGN_OR_RETURN(auto backend, open_interrupt_backend(dev, o.backend));
   if (o.verbose) std::fprintf(stderr, "%s: %s: backend %s\n", kProgram, fn.bdf.c_str(), std::string(backend->name()).c_str());

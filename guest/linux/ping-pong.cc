@@ -68,14 +68,14 @@ void record(PingStats& s, std::chrono::nanoseconds rtt) {
 
 Result<PingStats> run_ping(IvshmemDevice& dev, InterruptBackend& backend, const PingOptions& o) {
   PingStats stats;
-  uint16_t self = static_cast<uint16_t>(dev.registers().iv_position());
+  uint16_t self = static_cast<uint16_t>(dev.iv_position());
   if (o.echo_only) {
     if (!o.peer) return Error("ping --echo needs --peer: an echoing peer has no mailbox");
     // Drop rings left from before, so each round waits for its own answer.
     NN_TRY(backend.wait(std::chrono::milliseconds(0)));
     for (unsigned i = 0; i < o.count; ++i) {
       auto t0 = Clock::now();
-      dev.registers().ring(*o.peer, o.vector);
+      NN_TRY(dev.ring(*o.peer, o.vector));
       NN_ASSIGN_OR_RETURN(uint32_t got, backend.wait(o.patience));
       if (!got) return Error::format("peer {} did not ring back within {} s (round {})", *o.peer,
                                      o.patience.count() / 1000, i + 1);
@@ -99,7 +99,7 @@ Result<PingStats> run_ping(IvshmemDevice& dev, InterruptBackend& backend, const 
     box.word(kPingSeq) = seq;
     fence();
     auto t0 = Clock::now();
-    dev.registers().ring(peer, o.vector);
+    NN_TRY(dev.ring(peer, o.vector));
     NN_ASSIGN_OR_RETURN(bool answered, wait_for(backend, [&] { return box.word(kPongSeq) == seq; }, o.patience));
     if (!answered)
       return Error::format("peer {} did not answer ping {} within {} s", peer, seq, o.patience.count() / 1000);
@@ -115,7 +115,7 @@ Result<unsigned> run_pong(IvshmemDevice& dev, InterruptBackend& backend, const P
   Mailbox box(dev, o.mailbox_offset);
   uint32_t last = box.word(kPingSeq);
   fence();
-  box.word(kPongerId) = dev.registers().iv_position() + 1u;  // ready: the backend is open
+  box.word(kPongerId) = dev.iv_position() + 1u;  // ready: the backend is open
   fence();
   unsigned answered = 0;
   while (answered < o.count) {
@@ -130,7 +130,7 @@ Result<unsigned> run_pong(IvshmemDevice& dev, InterruptBackend& backend, const P
     fence();
     uint32_t pinger = box.word(kPingerId);
     if (pinger == 0) return Error("a ping came without the pinger's id in the mailbox");
-    dev.registers().ring(static_cast<uint16_t>(pinger - 1), o.vector);
+    NN_TRY(dev.ring(static_cast<uint16_t>(pinger - 1), o.vector));
     last = seq;
     ++answered;
   }

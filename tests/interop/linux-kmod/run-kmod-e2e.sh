@@ -2,7 +2,8 @@
 # End-to-end tests of the nahanni_ivshmem kernel module with Debian's kernel under Debian's
 # QEMU (TCG, -machine pc), guests on our ivshmem-server:
 #   run-kmod-e2e.sh msix-pair    two guests exchange data and doorbells, MSI-X, 2 vectors
-#                                (eventfd on one side, read()/poll() on the other)
+#                                (eventfd on one side, read()/poll() on the other), then
+#                                ivshmem-guest ping/pong on its kmod backend
 #   run-kmod-e2e.sh intx-pair    the same with msi=off: INTx through IntrStatus/IntrMask
 #                                (WAIT ioctl on one side, read()/poll() on the other)
 #   run-kmod-e2e.sh unplug       QMP device_del of a doorbell while a process holds it open
@@ -92,7 +93,7 @@ finish() {
   if grep -E "BUG:|Oops|general protection|Call Trace|Kernel panic" "$tmp/$1.log"; then
     fail "guest $1's kernel complained (see its log)"
   fi
-  grep -E "^(initiate|respond|hold|validate: all|kmod-unplug):" "$tmp/$1.log" || true
+  grep -E "^(initiate|respond|ping|pong|hold|validate: all|kmod-unplug):" "$tmp/$1.log" || true
 }
 
 doorbell() { echo "-chardev socket,id=db,path=$tmp/sock -device ivshmem-doorbell,id=dbdev,chardev=db,$1"; }
@@ -109,6 +110,8 @@ pair() {
   grep -q "^initiate: $rounds round trips" "$tmp/initiator.log" || fail "the initiator did not report $rounds round trips"
   grep -q "^respond: answered $rounds requests" "$tmp/responder.log" || fail "the responder did not answer $rounds requests"
   grep -q "^validate: all checks passed" "$tmp/initiator.log" || fail "argument validation did not pass"
+  grep -q "^ping: $rounds round trips" "$tmp/initiator.log" || fail "ivshmem-guest ping (kmod backend) did not report $rounds round trips"
+  grep -q "^pong: answered $rounds pings" "$tmp/responder.log" || fail "ivshmem-guest pong (kmod backend) did not answer $rounds pings"
 }
 
 case $test in
