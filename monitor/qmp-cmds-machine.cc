@@ -5,6 +5,8 @@
 
 #include "hw/core/machine.h"
 #include "monitor/qmp.h"
+#include "accel/kvm/kvm-accel.h"
+#include "qom/type.h"
 #include "system/accel.h"
 
 namespace nahanni {
@@ -50,7 +52,8 @@ Result<json> query_cpu_definitions(const json&) {
 Result<json> query_kvm(const json&) {
   Accelerator* accel = current_accel();
   bool enabled = accel && accel->is_a("kvm-accel");
-  bool present = ::access("/dev/kvm", R_OK | W_OK) == 0;
+  // As QEMU: "present" means this binary has the KVM accelerator, not that /dev/kvm opens.
+  bool present = TypeRegistry::instance().find(std::string(kKvmAccelType)) != nullptr;
   return json{{"enabled", enabled}, {"present", present}};
 }
 
