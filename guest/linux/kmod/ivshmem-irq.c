@@ -76,6 +76,8 @@ int ivshmem_setup_irqs(struct ivshmem_dev *idev)
 	if (idev->irq_mode == IVSHMEM_IRQ_NONE && pdev->pin && pdev->irq) {
 		got = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_LEGACY);
 		if (got == 1) {
+			/* Command bit 10 clear: a firmware or earlier driver may have left it set. */
+			pci_intx(pdev, 1);
 			idev->irq_mode = IVSHMEM_IRQ_INTX;
 			idev->nvectors = 1;
 		}
