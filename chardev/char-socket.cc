@@ -204,6 +204,8 @@ class SocketChardev final : public Chardev {
                                std::chrono::milliseconds timeout) override {
     if (attached()) return Error::format("Chardev '{}' is busy", name());
     auto deadline = EventLoop::Clock::now() + timeout;
+    // With reconnect=N the first attempt waits for the event loop; a handshake needs it now.
+    if (!conn_ && !listener_ && reconnect_ > 0) try_reconnect();
     if (!conn_ && listener_) {
       if (!wait_for(listener_.get(), POLLIN, deadline)) return timed_out(timeout);
       if (!accept_one()) return Error::format("Chardev '{}' is not connected", name());
@@ -211,7 +213,15 @@ class SocketChardev final : public Chardev {
     if (!conn_) return Error::format("Chardev '{}' is not connected", name());
     for (;;) {
       if (!wait_for(conn_.get(), POLLIN, deadline)) return timed_out(timeout);
-      ssize_t n = recv_with_fds(conn_.get(), std::as_writable_bytes(buf), fds);
+      bool lost = false;
+      ssize_t n = recv_with_fds(conn_.get(), std::as_writable_bytes(buf), fds, kMaxFdsPerRead, &lost);
+      if (n > 0 && lost) {
+        // A handshake that loses a descriptor cannot go on: say why instead of misparsing.
+        Error err = Error::format("Chardev '{}': {}", name(), lost_fds_reason(fds.size()));
+        fds.clear();
+        disconnect();
+        return err;
+      }
       if (n > 0) return static_cast<size_t>(n);
       if (n == 0) {
         disconnect();
@@ -228,6 +238,14 @@ class SocketChardev final : public Chardev {
   void frontend_changed() override { update_watches(); }
 
  private:
+  static constexpr size_t kMaxFdsPerRead = 16;
+  static std::string lost_fds_reason(size_t kept) {
+    if (kept >= kMaxFdsPerRead)
+      return fmt::format("the peer sent more than {} descriptors in one message; the extra ones were closed",
+                         kMaxFdsPerRead);
+    return fmt::format("descriptors sent by the peer were dropped: {} (RLIMIT_NOFILE)", std::strerror(EMFILE));
+  }
+
   Error timed_out(std::chrono::milliseconds timeout) const {
     return Error::format("Chardev '{}': timed out after {} ms waiting for data", name(), timeout.count());
   }
@@ -288,6 +306,7 @@ class SocketChardev final : public Chardev {
     set_nonblocking(fd.get(), true);
     conn_ = std::move(fd);
     connect_error_reported_ = false;
+    lost_fds_reported_ = false;
     update_watches();
     deliver_event(ChardevEvent::Opened);
   }
@@ -337,7 +356,14 @@ class SocketChardev final : public Chardev {
     std::array<uint8_t, kReadChunk> buf;
     size_t want = limit == 0 || limit > buf.size() ? buf.size() : limit;
     std::vector<UniqueFd> fds;
-    ssize_t n = recv_with_fds(conn_.get(), std::as_writable_bytes(std::span(buf.data(), want)), fds);
+    bool lost = false;
+    ssize_t n = recv_with_fds(conn_.get(), std::as_writable_bytes(std::span(buf.data(), want)), fds, kMaxFdsPerRead,
+                              &lost);
+    if (n > 0 && lost) {
+      // Once per connection: a peer that keeps sending must not flood the log.
+      if (!lost_fds_reported_) log::warnf("chardev '{}': {}", name(), lost_fds_reason(fds.size()));
+      lost_fds_reported_ = true;
+    }
     if (n > 0) {
       deliver(std::span<const uint8_t>(buf.data(), static_cast<size_t>(n)), fds);
     } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
@@ -352,6 +378,7 @@ class SocketChardev final : public Chardev {
   uint64_t reconnect_ = 0;
   bool is_unix_ = false;
   bool connect_error_reported_ = false;
+  bool lost_fds_reported_ = false;
   std::string created_path_;
   dev_t created_dev_ = 0;
   ino_t created_ino_ = 0;

@@ -124,7 +124,7 @@ ssize_t send_with_fds(int sock, std::span<const std::byte> data, std::span<const
   return n;
 }
 
-ssize_t recv_with_fds(int sock, std::span<std::byte> buf, std::vector<UniqueFd>& fds, size_t max_fds) {
+ssize_t recv_with_fds(int sock, std::span<std::byte> buf, std::vector<UniqueFd>& fds, size_t max_fds, bool* lost) {
   iovec iov{buf.data(), buf.size()};
   std::vector<char> control(CMSG_SPACE(sizeof(int) * max_fds));
   msghdr msg{};
@@ -137,6 +137,7 @@ ssize_t recv_with_fds(int sock, std::span<std::byte> buf, std::vector<UniqueFd>&
     n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return n;
+  if (lost) *lost = (msg.msg_flags & MSG_CTRUNC) != 0;
   // CMSG_SPACE rounds up, so the kernel may deliver a few more than max_fds: close those.
   size_t received = 0;
   for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {

@@ -24,8 +24,11 @@ void set_nonblocking(int fd, bool on);
 ssize_t send_with_fds(int sock, std::span<const std::byte> data, std::span<const int> fds);
 // recvmsg that collects passed descriptors (owned, close-on-exec) into `fds`.
 // Returns bytes read (0 at EOF), or -1 with errno. At most `max_fds` are kept; any others the
-// sender passed are closed.
-ssize_t recv_with_fds(int sock, std::span<std::byte> buf, std::vector<UniqueFd>& fds, size_t max_fds = 16);
+// sender passed are closed. `lost`, if given, is set when the kernel dropped descriptors the
+// sender passed (MSG_CTRUNC): because this process is out of descriptors (RLIMIT_NOFILE), or
+// because the message carried more than fit.
+ssize_t recv_with_fds(int sock, std::span<std::byte> buf, std::vector<UniqueFd>& fds, size_t max_fds = 16,
+                      bool* lost = nullptr);
 
 // The uid/gid/pid of the peer of a unix socket.
 struct PeerCredentials {
