@@ -1,8 +1,10 @@
 // memory-backend-file: a file (on /dev/shm, hugetlbfs, a DAX device...) or a fresh unlinked file
 // in a directory. A file this backend created is removed again if setting it up fails.
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include <cerrno>
 #include <cstring>
@@ -56,6 +58,20 @@ class MemoryBackendFile : public HostMemoryBackend {
     return Error::format("can't open backing store {} for guest RAM: {}", mem_path_, std::strerror(errno));
   }
 
+  // tmpfs hands out pages as they are first touched: if it has no room for the whole size, the
+  // guest's access past its free space would be a SIGBUS. Refuse now instead (a check, not a
+  // reservation: prealloc=on reserves). Other file systems are left to the user, as in QEMU.
+  Status check_room(const struct stat& st) const {
+    struct statfs fs{};
+    if (::fstatfs(fd_.get(), &fs) < 0 || fs.f_type != TMPFS_MAGIC || fs.f_blocks == 0) return {};
+    uint64_t have = static_cast<uint64_t>(st.st_blocks) * 512;
+    uint64_t free = static_cast<uint64_t>(fs.f_bavail) * static_cast<uint64_t>(fs.f_bsize);
+    if (size_ > have && size_ - have > free)
+      return Error::format("backing store {} cannot hold 'size' 0x{:x}: its file system has only 0x{:x} bytes free",
+                           mem_path_, size_, free);
+    return {};
+  }
+
   Status size_and_map() {
     struct stat st{};
     if (::fstat(fd_.get(), &st) < 0) return open_error();
@@ -64,6 +80,7 @@ class MemoryBackendFile : public HostMemoryBackend {
     // An existing file shorter than 'size' is refused, never grown (QEMU's rule and message).
     if (is_file && file_size > 0 && file_size < size_)
       return Error::format("backing store size 0x{:x} does not match 'size' option 0x{:x}", file_size, size_);
+    if (is_file && share_ && !readonly_) NN_TRY(check_room(st));
     if (is_file && file_size < size_) {
       if (::ftruncate(fd_.get(), static_cast<off_t>(size_)) < 0)
         return Error::format("can't resize backing store {}: {}", mem_path_, std::strerror(errno));

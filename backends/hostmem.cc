@@ -1,5 +1,6 @@
 #include "backends/hostmem.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -24,6 +25,13 @@ Status HostMemoryBackend::complete() {
 }
 
 Status HostMemoryBackend::map(int prot, int flags) {
+  if (prealloc_ && fd_ && (flags & MAP_SHARED) && (prot & PROT_WRITE)) {
+    // MAP_POPULATE ignores pages it cannot allocate (a full tmpfs), which then fault with SIGBUS
+    // when touched; fallocate reports the shortage now. It keeps existing contents.
+    if (::fallocate(fd_.get(), 0, 0, static_cast<off_t>(size_)) < 0 && errno != EOPNOTSUPP && errno != ENOSYS)
+      return Error::format("can't preallocate {} bytes of backing store for '{}': {}", size_, name(),
+                           std::strerror(errno));
+  }
   if (prealloc_) flags |= MAP_POPULATE;
   if (!reserve_ || !prealloc_) flags |= fd_ ? 0 : MAP_NORESERVE;
   void* p = ::mmap(nullptr, size_, prot, flags, fd_.get(), 0);
