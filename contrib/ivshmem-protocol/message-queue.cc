@@ -14,6 +14,7 @@ namespace nahanni::ivshmem {
 bool MessageQueue::push(int64_t value, SharedFd fd) {
   if (queue_.size() >= limit_) return false;
   queue_.push_back(Outgoing{value, std::move(fd)});
+  peak_ = std::max(peak_, queue_.size());
   return true;
 }
 
@@ -69,6 +70,8 @@ MessageQueue::FlushResult MessageQueue::flush(int sock) {
     }
     if (static_cast<size_t>(sent) < n) return FlushResult::kBlocked;  // the socket filled up
   }
+  if (peak_ > kShrinkAbove) std::deque<Outgoing>().swap(queue_);
+  peak_ = 0;
   return FlushResult::kEmpty;
 }
 

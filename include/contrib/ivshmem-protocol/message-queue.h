@@ -53,7 +53,12 @@ class MessageQueue {
     int64_t value;
     SharedFd fd;
   };
+  // A deque never shrinks its map of blocks: a queue that once held a long greeting (one
+  // message per other peer) would keep a map sized for it for the peer's whole life, so a
+  // drained queue that grew past this many messages starts over with a fresh deque.
+  static constexpr size_t kShrinkAbove = 256;
   std::deque<Outgoing> queue_;
+  size_t peak_ = 0;  // most messages queued since the queue was last empty
   size_t limit_;
   uint64_t bytes_sent_ = 0;
   uint64_t messages_sent_ = 0;
