@@ -87,8 +87,10 @@ void IvshmemServer::admit(UniqueFd sock) {
   // Everyone else learns about the newcomer before the newcomer hears anything.
   for (const auto& fd : peer.vectors) broadcast(peer.id, peer.id, fd);
 
-  std::vector<PeerVectors> others;
-  others.reserve(peers_.size());
+  // One list reused from arrival to arrival: a fresh one each time, freed just before the next,
+  // slightly longer one was needed, left a hole in the heap per arrival (RSS grew with N²).
+  std::vector<PeerVectors>& others = greeting_others_;
+  others.clear();
   for (auto& [other_id, other] : peers_) others.push_back(PeerVectors{other_id, other.vectors});
   PeerVectors self{peer.id, peer.vectors};
   peer.outbox = MessageQueue(config_.max_queue);

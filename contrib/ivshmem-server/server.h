@@ -77,6 +77,7 @@ class IvshmemServer {
   PeerTable peers_;
   std::map<uint16_t, MessageReader> inputs_;
   std::vector<std::pair<uint16_t, std::string>> doomed_;
+  std::vector<PeerVectors> greeting_others_;  // admit()'s scratch list of the other peers
   uint64_t peers_served_ = 0;
 };
 
