@@ -115,7 +115,8 @@ int run(int argc, char** argv) {
   sigaddset(&signals, SIGUSR1);
   ::sigprocmask(SIG_BLOCK, &signals, nullptr);
 
-  auto listener = Listener::open(opts.socket_path, opts.socket_mode);
+  // Owner only unless asked: any process that can connect gets the memory (security.rst).
+  auto listener = Listener::open(opts.socket_path, opts.socket_mode.value_or(kDefaultSocketMode));
   if (!listener) {
     log::error(listener.error());
     return 1;

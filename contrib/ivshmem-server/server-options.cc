@@ -51,7 +51,7 @@ void print_server_usage(const char* program) {
       "      --max-vectors N    most vectors a peer may ask for (default: 64)\n"
       "      --max-queue N      drop a peer owed more than N messages beyond its greeting\n"
       "                         (default: 4096)\n"
-      "      --socket-mode MODE permissions of the socket, octal (default: by umask)\n"
+      "      --socket-mode MODE permissions of the socket, octal (default: 0600)\n"
       "      --allow-uid UID[,UID...]  accept only peers with these uids (or --allow-gid)\n"
       "      --allow-gid GID[,GID...]  accept only peers with these gids (or --allow-uid)\n",
       program, kDefaultPidFile, kMaxServerVectors);

@@ -24,13 +24,15 @@ struct ServerOptions {
   unsigned max_peers = 65536;                        // --max-peers
   unsigned max_vectors = 64;                         // --max-vectors: bound for a peer's request
   size_t max_queue = 4096;                           // --max-queue: messages owed beyond a greeting
-  std::optional<unsigned> socket_mode;               // --socket-mode (octal)
+  std::optional<unsigned> socket_mode;               // --socket-mode (octal); kDefaultSocketMode if unset
   std::vector<unsigned> allow_uids;                  // --allow-uid
   std::vector<unsigned> allow_gids;                  // --allow-gid
 };
 
 inline constexpr const char* kDefaultPidFile = "/var/run/ivshmem-server.pid";
 inline constexpr unsigned kMaxServerVectors = 64;
+// QEMU's server leaves the mode to the umask; ours is owner-only unless --socket-mode widens it.
+inline constexpr unsigned kDefaultSocketMode = 0600;
 
 Result<ServerOptions> parse_server_options(int argc, char** argv);
 void print_server_usage(const char* program);

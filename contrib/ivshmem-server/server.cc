@@ -1,5 +1,6 @@
 #include "server.h"
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
@@ -18,6 +19,24 @@ namespace nahanni::ivshmem {
 IvshmemServer::IvshmemServer(EventLoop& loop, Config config, UniqueFd listener, SharedFd shared_memory)
     : loop_(loop), config_(std::move(config)), listener_(std::move(listener)), shared_memory_(std::move(shared_memory)) {
   set_nonblocking(listener_.get(), true);
+  spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+}
+
+bool IvshmemServer::refuse_for_lack_of_fds() {
+  if (!spare_fd_) return false;
+  // Free the spare descriptor, take the waiting connection with it and close that at once:
+  // the newcomer sees EOF instead of waiting in the backlog; the peers we have go on.
+  spare_fd_.reset();
+  UniqueFd sock(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  bool refused = sock.valid();
+  sock.reset();  // before taking the spare back: it needs the very slot the newcomer had
+  spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!refused) return false;
+  ++refused_for_fds_;
+  // Powers of two only: a client retrying in a loop must not flood the log.
+  if ((refused_for_fds_ & (refused_for_fds_ - 1)) == 0)
+    log::warnf("refusing a new peer: {} ({} refused so far)", std::strerror(EMFILE), refused_for_fds_);
+  return true;
 }
 
 void IvshmemServer::start() {
@@ -37,6 +56,7 @@ void IvshmemServer::on_listener_ready() {
     UniqueFd sock(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!sock) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
+      if ((errno == EMFILE || errno == ENFILE) && refuse_for_lack_of_fds()) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         // Out of descriptors: the listener stays readable, so pause instead of spinning.
         log::warnf("cannot accept a new peer: {}", std::strerror(errno));

@@ -53,6 +53,9 @@ class IvshmemServer {
   };
 
   void on_listener_ready();
+  // accept() failed for lack of descriptors: closes the newcomer's connection (true) if the
+  // reserved descriptor allows it.
+  bool refuse_for_lack_of_fds();
   void admit(UniqueFd sock);
   bool allowed(const PeerCredentials& cred) const;
   void on_peer_event(uint16_t id, uint32_t revents);
@@ -70,6 +73,7 @@ class IvshmemServer {
   EventLoop& loop_;
   Config config_;
   UniqueFd listener_;
+  UniqueFd spare_fd_;  // kept free for refusing peers when out of descriptors
   SharedFd shared_memory_;
   EventLoop::Handle listener_watch_;
   EventLoop::Handle accept_retry_;
@@ -79,6 +83,7 @@ class IvshmemServer {
   std::vector<std::pair<uint16_t, std::string>> doomed_;
   std::vector<PeerVectors> greeting_others_;  // admit()'s scratch list of the other peers
   uint64_t peers_served_ = 0;
+  uint64_t refused_for_fds_ = 0;
 };
 
 }  // namespace nahanni::ivshmem

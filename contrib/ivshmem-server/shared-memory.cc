@@ -32,6 +32,16 @@ Result<uint64_t> set_size(int fd, uint64_t size, const std::string& what) {
   return attempt;
 }
 
+// A file system object (tmpfs, hugetlbfs) is sparse after ftruncate: if the file system fills
+// up, the peer touching a missing page gets SIGBUS. Allocating every page now turns that into
+// an error at start-up. fallocate (not posix_fallocate, whose fallback writes zeros) keeps the
+// contents of an existing object.
+Status reserve(int fd, uint64_t size, const std::string& what) {
+  if (::fallocate(fd, 0, 0, static_cast<off_t>(size)) == 0) return {};
+  if (errno == EOPNOTSUPP || errno == ENOSYS) return {};  // nothing to reserve on this file system
+  return Error::format("cannot allocate {} of shared memory ({}): {}", format_size(size), what, std::strerror(errno));
+}
+
 Result<UniqueFd> open_in_dir(const std::string& dir) {
   // O_TMPFILE leaves no name behind even if we crash; fall back to create-and-unlink.
   UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
@@ -70,11 +80,19 @@ Result<SharedMemory> SharedMemory::create(const Spec& spec) {
     if (!shm.fd_) return Error::format("cannot open shm file {}: {}", name, std::strerror(errno));
     shm.description_ = "shm " + name;
   } else {
-    shm.fd_.reset(::memfd_create("ivshmem", MFD_CLOEXEC));
+    shm.fd_.reset(::memfd_create("ivshmem", MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (!shm.fd_) return Error::format("cannot create memfd: {}", std::strerror(errno));
     shm.description_ = "memfd";
   }
   NN_ASSIGN_OR_RETURN(shm.size_, set_size(shm.fd_.get(), size, shm.description_));
+  if (shm.description_ == "memfd") {
+    // Every peer gets a writable descriptor: without the seals one of them could ftruncate
+    // the object and make every other peer's next access a SIGBUS.
+    if (::fcntl(shm.fd_.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+      return Error::format("cannot seal memfd: {}", std::strerror(errno));
+  } else {
+    NN_TRY(reserve(shm.fd_.get(), shm.size_, shm.description_));
+  }
   return shm;
 }
 

@@ -1,6 +1,8 @@
 // The memory the server hands to every peer: an anonymous memfd (default), a POSIX shm
 // object (-M), or an unlinked file in a directory such as a hugetlbfs mount (-m).
 // A shm object this server created is unlinked when the SharedMemory dies, unless kept.
+// The memfd is sealed against resizing (a peer cannot truncate it under the others); a file
+// system object is fully allocated at creation, so a full tmpfs is an error, not a SIGBUS.
 #pragma once
 
 #include <cstdint>
