@@ -4,9 +4,10 @@
  * ivshmem_file per open file of its /dev/ivshmemN.
  *
  * Lifetime: the device is reference counted; the PCI binding holds one reference and every
- * open file one more, so open files outlive removal. Removal clears ->alive under ->lock
- * (written), after which nothing touches the hardware: ioctls, read and mmap see !alive and
- * fail with -ENODEV, and mapped pages are zapped (later faults get SIGBUS).
+ * open file one more, so open files outlive removal. Removal clears ->alive and zaps every
+ * mapping while holding ->lock for writing (faults and ioctls wait, then see !alive: SIGBUS,
+ * -ENODEV), then sets ->removed for the lockless paths (read, poll, waits) and wakes them.
+ * Any -ENODEV a program sees therefore comes after its mappings are gone.
  *
  * Locking order: mmap_lock -> ivshmem_dev.lock -> files_mutex -> files_lock (irq-safe).
  * Never copy to or from userspace while holding ->lock: the user buffer may be our own
@@ -54,6 +55,7 @@ struct ivshmem_dev {
 	struct kref ref;
 	struct rw_semaphore lock; /* guards alive and everything that touches the device */
 	bool alive;
+	bool removed; /* set (lockless readers) once removal has zapped every mapping */
 
 	struct pci_dev *pdev; /* only while alive */
 	void __iomem *regs;   /* BAR0, only while alive */
@@ -95,7 +97,8 @@ void ivshmem_deliver(struct ivshmem_dev *idev, u64 vectors);
 
 /* ivshmem-file.c */
 extern const struct file_operations ivshmem_fops;
-void ivshmem_files_device_gone(struct ivshmem_dev *idev);
+void ivshmem_files_zap(struct ivshmem_dev *idev);
+void ivshmem_files_wake(struct ivshmem_dev *idev);
 
 /* ivshmem-main.c */
 void ivshmem_dev_put(struct ivshmem_dev *idev);

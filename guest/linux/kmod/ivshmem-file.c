@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * nahanni_ivshmem: /dev/ivshmemN. Open files hold a device reference, so they survive the
- * device's removal; from then on every operation fails with -ENODEV (poll reports
- * POLLERR|POLLHUP) and the mappings are zapped: a later access gets SIGBUS.
+ * device's removal; from then on the mappings are zapped (a later access gets SIGBUS) and
+ * every operation fails with -ENODEV (poll reports POLLERR|POLLHUP).
  */
 #include <linux/fs.h>
 #include <linux/mm.h>
@@ -83,9 +83,13 @@ static bool ivshmem_has_pending(struct ivshmem_file *f)
 	return READ_ONCE(f->pending) != 0;
 }
 
+/*
+ * Lockless check for the paths that sleep or only look at the file: true once removal has
+ * zapped the mappings, so a program told -ENODEV can no longer reach the old BAR.
+ */
 static bool ivshmem_gone(struct ivshmem_file *f)
 {
-	return !READ_ONCE(f->idev->alive);
+	return READ_ONCE(f->idev->removed);
 }
 
 /*
@@ -340,18 +344,27 @@ static int ivshmem_mmap(struct file *file, struct vm_area_struct *vma)
 }
 
 /*
- * Called by removal after alive was cleared: wakes every waiter (they see -ENODEV) and
- * zaps every mapping of every open file.
+ * Removal, step 1, with ->lock held for writing and alive already clear: zaps every mapping
+ * of every open file. Faults wait for ->lock and then see !alive, so no page comes back.
  */
-void ivshmem_files_device_gone(struct ivshmem_dev *idev)
+void ivshmem_files_zap(struct ivshmem_dev *idev)
 {
 	struct ivshmem_file *f;
 
 	mutex_lock(&idev->files_mutex);
-	list_for_each_entry(f, &idev->files, node) {
-		wake_up_interruptible(&f->wait);
+	list_for_each_entry(f, &idev->files, node)
 		unmap_mapping_range(f->file->f_mapping, 0, 0, 1);
-	}
+	mutex_unlock(&idev->files_mutex);
+}
+
+/* Removal, step 2, after ->removed was set: wakes every waiter, which then sees -ENODEV. */
+void ivshmem_files_wake(struct ivshmem_dev *idev)
+{
+	struct ivshmem_file *f;
+
+	mutex_lock(&idev->files_mutex);
+	list_for_each_entry(f, &idev->files, node)
+		wake_up_interruptible(&f->wait);
 	mutex_unlock(&idev->files_mutex);
 }
 

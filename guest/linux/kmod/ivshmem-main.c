@@ -159,8 +159,9 @@ err_put:
 
 /*
  * Unbind and hot-unplug. Open files keep idev; from here on they only see !alive.
- * Order: no new opens; alive cleared (waits for ioctls and faults in progress); interrupts
- * off; waiters woken and mappings zapped; the hardware released; our reference dropped.
+ * Order: no new opens; alive cleared and mappings zapped under the write lock (waits for
+ * ioctls and faults in progress); interrupts off; removed set and waiters woken; the
+ * hardware released; our reference dropped.
  */
 static void ivshmem_remove(struct pci_dev *pdev)
 {
@@ -171,10 +172,12 @@ static void ivshmem_remove(struct pci_dev *pdev)
 
 	down_write(&idev->lock);
 	idev->alive = false;
+	ivshmem_files_zap(idev);
 	up_write(&idev->lock);
 
 	ivshmem_teardown_irqs(idev);
-	ivshmem_files_device_gone(idev);
+	WRITE_ONCE(idev->removed, true);
+	ivshmem_files_wake(idev);
 
 	if (idev->mem_wc_reserved)
 		arch_io_free_memtype_wc(idev->mem_start, idev->mem_size);
