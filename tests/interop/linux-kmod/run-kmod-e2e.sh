@@ -8,8 +8,10 @@
 #                                (WAIT ioctl on one side, read()/poll() on the other)
 #   run-kmod-e2e.sh unplug       QMP device_del of a doorbell while a process holds it open
 #                                and mapped; then rmmod, modprobe, rmmod
-# Environment: QEMU, IVSHMEM_SERVER, KMOD_IMAGE (build-overlay.sh's folder), LINUX_GUEST_VMLINUZ
-# (the guest kernel), KMOD_SKIP_REASON (set when meson could not build the module).
+# Environment: QEMU, IVSHMEM_SERVER, KMOD_IMAGE (build-overlay.sh's folder), LINUX_GUEST_IMAGE
+# (the Linux guest image's folder: its kernel, vmlinux when the builder could decompress it,
+# which boots much faster under TCG, else vmlinuz), KMOD_SKIP_REASON (set when meson could
+# not build the module).
 # QEMU 7.2's ivshmem-doorbell has no INTx mode (no msi property), so intx-pair runs only on an
 # emulator that has one: KMOD_INTX_EMULATOR (default QEMU) is probed for ivshmem-doorbell.msi.
 # Exit 77 (skip) without QEMU, the kernel headers or the image's host tools. On failure
@@ -34,6 +36,9 @@ case $status in
   skip:*) echo "SKIP: ${status#skip: }"; exit 77 ;;
   *) echo "FAIL: no guest image: ${status#error: }"; exit 1 ;;
 esac
+
+kernel=$LINUX_GUEST_IMAGE/vmlinuz
+[ -s "$LINUX_GUEST_IMAGE/vmlinux" ] && kernel=$LINUX_GUEST_IMAGE/vmlinux
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nahanni-kmod-e2e.XXXXXX")
 pids=""
@@ -64,6 +69,10 @@ start_server() {
   wait_for_line "$tmp/server.log" "listening on"
 }
 
+# Slab red zones, sanity checks and poisoning: a use after free or an overrun by the module
+# is then reported ("BUG kmalloc-...") instead of passing silently. Debian's kernel has no KASAN.
+debug_flags="slub_debug=FZP"
+
 # boot NAME SCENARIO ARGS QEMU-ARGS...: one guest in the background; serial console in
 # $tmp/NAME.log, wall time in $tmp/NAME.time.
 boot() {
@@ -73,8 +82,8 @@ boot() {
     start=$(date +%s%N)
     timeout 120 "$QEMU" -machine pc -accel tcg -m 256 -nodefaults -display none -no-reboot \
       -monitor none -serial "file:$tmp/$name.log" \
-      -kernel "$LINUX_GUEST_VMLINUZ" -initrd "$KMOD_IMAGE/initramfs.cpio.gz" \
-      -append "console=ttyS0 reboot=t panic=-1 quiet nahanni.modules=nahanni_ivshmem nahanni.scenario=$scenario nahanni.args=$args" \
+      -kernel "$kernel" -initrd "$KMOD_IMAGE/initramfs.cpio.gz" \
+      -append "console=ttyS0 reboot=t panic=-1 quiet $debug_flags nahanni.modules=nahanni_ivshmem nahanni.scenario=$scenario nahanni.args=$args" \
       "$@" > "$tmp/$name.qemu" 2>&1
     echo $? > "$tmp/$name.rc"
     echo $(( ($(date +%s%N) - start) / 1000000 )) > "$tmp/$name.time"
@@ -90,7 +99,7 @@ finish() {
   echo "guest $1: QEMU exit $rc, $(cat "$tmp/$1.time") ms from start to exit"
   [ "$rc" = 0 ] || fail "QEMU for guest $1 exited with $rc: $(cat "$tmp/$1.qemu")"
   grep -q "nahanni-guest: result rc=0" "$tmp/$1.log" || fail "guest $1 did not finish its scenario with rc=0"
-  if grep -E "BUG:|Oops|general protection|Call Trace|Kernel panic" "$tmp/$1.log"; then
+  if grep -E "BUG|Oops|general protection|Call Trace|Kernel panic|Poison overwritten" "$tmp/$1.log"; then
     fail "guest $1's kernel complained (see its log)"
   fi
   grep -E "^(initiate|respond|ping|pong|hold|validate: all|kmod-unplug):" "$tmp/$1.log" || true

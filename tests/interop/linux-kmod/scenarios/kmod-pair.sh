@@ -14,4 +14,4 @@ case $role in
   respond) ivshmem-guest pong -d doorbell --backend kmod --offset 64K --count "$rounds" -v ;;
 esac
 grep ivshmem /proc/interrupts || true
-if dmesg | grep -E "BUG:|Oops|WARNING:|Call Trace"; then echo "kmod-pair: kernel complained"; exit 1; fi
+if dmesg | grep -E "BUG|Oops|WARNING:|Call Trace|Poison"; then echo "kmod-pair: kernel complained"; exit 1; fi

@@ -19,4 +19,4 @@ ivshmem-kmod -d plain expect plain none 0
 ivshmem-kmod -d plain memcheck
 rmmod nahanni_ivshmem
 echo "kmod-unplug: unload, reload and unload done"
-if dmesg | grep -E "BUG:|Oops|WARNING:|Call Trace"; then echo "kmod-unplug: kernel complained"; exit 1; fi
+if dmesg | grep -E "BUG|Oops|WARNING:|Call Trace|Poison"; then echo "kmod-unplug: kernel complained"; exit 1; fi
