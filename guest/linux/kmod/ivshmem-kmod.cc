@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,8 +40,9 @@ constexpr const char* kUsage =
     "  respond ROUNDS WAIT          answer ROUNDS requests of a guest running initiate\n"
     "  initiate ROUNDS WAIT         send ROUNDS requests to a guest running respond\n"
     "                               WAIT: eventfd, read or ioctl (how rings are awaited)\n"
-    "  hold                         keep the device open and mapped until it is removed, then\n"
-    "                               check that every operation fails cleanly\n"
+    "  hold                         keep the device open and mapped (and two children blocked in\n"
+    "                               read and IVSHMEM_IOC_WAIT) until it is removed, then check\n"
+    "                               that every operation fails cleanly and the children woke\n"
     "Exit status 0 on success, 1 with a message.\n";
 
 constexpr int kWaitMs = 25000;  // per ring; the host bounds the whole guest run anyway
@@ -386,6 +388,60 @@ void on_fault(int sig) {
   siglongjmp(fault_jump, 1);
 }
 
+// A child that blocks in `call` (a read or an infinite wait) and exits 0 when the call fails
+// with ENODEV once the device is removed.
+pid_t start_sleeper(const char* what, int (*call)(int fd), int fd) {
+  pid_t pid = fork();
+  if (pid < 0) die("fork: %s", std::strerror(errno));
+  if (pid == 0) {
+    int rc = call(fd);
+    int err = errno;
+    std::printf("hold: blocked %s returned %d (%s)\n", what, rc, rc == -1 ? std::strerror(err) : "-");
+    std::fflush(stdout);
+    _exit(rc == -1 && err == ENODEV ? 0 : 1);
+  }
+  return pid;
+}
+
+int blocking_read(int fd) {
+  uint64_t pending;
+  return static_cast<int>(read(fd, &pending, sizeof(pending)));
+}
+
+int blocking_wait(int fd) {
+  ivshmem_wait w{};
+  w.timeout_ms = -1;
+  return ioctl(fd, IVSHMEM_IOC_WAIT, &w);
+}
+
+// Waits (bounded) until process pid sleeps, so the removal really has to wake it.
+void wait_until_sleeping(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  for (int i = 0; i < 2000; i++) {
+    if (FILE* f = std::fopen(path.c_str(), "r")) {
+      char state = 0;
+      int n = std::fscanf(f, "%*d (%*[^)]) %c", &state);
+      std::fclose(f);
+      if (n == 1 && state == 'S') return;
+    }
+    usleep(10000);
+  }
+  die("child %d never went to sleep", pid);
+}
+
+bool child_succeeded(pid_t pid) {
+  for (int i = 0; i < 3000; i++) {
+    int status;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    usleep(10000);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  std::printf("hold: FAIL: child %d still blocked 30 s after the removal\n", pid);
+  return false;
+}
+
 void hold(Device& dev) {
   auto* mem = map_memory(dev);
   mem[0] = 0xa5;
@@ -396,7 +452,12 @@ void hold(Device& dev) {
     ivshmem_eventfd bind{efd, 0, 0};
     if (ioctl(dev.fd, IVSHMEM_IOC_SET_EVENTFD, &bind) != 0) die("eventfd bind: %s", std::strerror(errno));
   }
-  std::printf("hold: holding %s open and mapped\n", dev.node.c_str());
+  std::fflush(stdout);
+  pid_t reader = start_sleeper("read", blocking_read, dev.fd);
+  pid_t waiter = start_sleeper("IVSHMEM_IOC_WAIT", blocking_wait, dev.fd);
+  wait_until_sleeping(reader);
+  wait_until_sleeping(waiter);
+  std::printf("hold: holding %s open and mapped, two children blocked in it\n", dev.node.c_str());
   std::fflush(stdout);
   for (;;) {
     pollfd p{dev.fd, POLLIN, 0};
@@ -434,6 +495,8 @@ void hold(Device& dev) {
     std::printf("hold: touching the old mapping gave %s\n", fault_signal == SIGBUS ? "SIGBUS" : strsignal(fault_signal));
     if (fault_signal != SIGBUS) checks_failed++;
   }
+  if (!child_succeeded(reader)) checks_failed++;
+  if (!child_succeeded(waiter)) checks_failed++;
   if (munmap((void*)mem, dev.info.size) != 0) die("munmap after removal: %s", std::strerror(errno));
   if (efd >= 0) close(efd);
   if (close(dev.fd) != 0) die("close after removal: %s", std::strerror(errno));

@@ -7,7 +7,8 @@
 #   run-kmod-e2e.sh intx-pair    the same with msi=off: INTx through IntrStatus/IntrMask
 #                                (WAIT ioctl on one side, read()/poll() on the other)
 #   run-kmod-e2e.sh unplug       QMP device_del of a doorbell while a process holds it open
-#                                and mapped; then rmmod, modprobe, rmmod
+#                                and mapped; then rmmod, modprobe; sysfs unbind of a held
+#                                device and bind; rmmod
 # Environment: QEMU, IVSHMEM_SERVER, KMOD_IMAGE (build-overlay.sh's folder), LINUX_GUEST_IMAGE
 # (the Linux guest image's folder: its kernel, vmlinux when the builder could decompress it,
 # which boots much faster under TCG, else vmlinuz), KMOD_SKIP_REASON (set when meson could
@@ -145,7 +146,11 @@ case $test in
     finish guest
     grep -q "^hold: every operation after removal failed cleanly" "$tmp/guest.log" ||
       fail "the holder did not see the removal handled cleanly"
+    grep -q "^kmod-unplug: unbind with the device held, and bind again, done" "$tmp/guest.log" ||
+      fail "sysfs unbind with the device held did not complete"
     grep -q "^kmod-unplug: unload, reload and unload done" "$tmp/guest.log" || fail "module unload/reload did not complete"
+    [ "$(grep -c "^hold: blocked .* returned -1 (No such device)" "$tmp/guest.log")" = 4 ] ||
+      fail "not every blocked read/wait was woken with ENODEV (two per removal)"
     ;;
   *) echo "run-kmod-e2e.sh: unknown test $test"; exit 2 ;;
 esac
