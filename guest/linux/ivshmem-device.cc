@@ -104,7 +104,8 @@ Result<std::string> uio_device_of(const PciFunction& fn) {
   }
   ::closedir(d);
   if (name.empty()) return Error::format("{}: no uio device under {}", fn.bdf, dir);
-  return "/dev/" + name;
+  // A fake sysfs tree (the unit tests) keeps its device nodes in its own dev/ folder.
+  return (fn.sysfs_root == kSysfsRoot ? std::string("/dev") : fn.sysfs_root + "/dev") + "/" + name;
 }
 
 }  // namespace nahanni::guest

@@ -60,7 +60,8 @@ Result<std::vector<PciFunction>> list_ivshmem_functions(const std::string& sysfs
 // Binds fn to uio_pci_generic through driver_override (unbinding another driver first), so
 // that /dev/uioN delivers its INTx interrupts. Loads nothing: modprobe uio_pci_generic first.
 Status bind_to_uio(const PciFunction& fn);
-// The uio device node of fn ("/dev/uio0"), or an error saying how to bind it.
+// The uio device node of fn ("/dev/uio0"; ROOT/dev/uio0 for a sysfs tree at ROOT other than
+// /sys), or an error saying how to bind it.
 Result<std::string> uio_device_of(const PciFunction& fn);
 
 }  // namespace nahanni::guest

@@ -197,6 +197,52 @@ TEST(InterruptBackend, PlainDevicesHaveNoneAndUioNeedsAPinAndABinding) {
       << unbound.error().message();
 }
 
+TEST(Uio, BindWritesDriverOverrideAndProbes) {
+  FakeSysfs fs;
+  fs.add({.device = 0x1111, .revision = 2, .interrupt_pin = 1, .irq = 10});
+  auto fn = *read_pci_function(fs.root(), "0000:00:03.0");
+  auto unloaded = bind_to_uio(fn);
+  ASSERT_FALSE(unloaded.ok());
+  EXPECT_NE(unloaded.error().message().find("modprobe uio_pci_generic"), std::string::npos);
+  std::filesystem::create_directories(fs.root() + "/bus/pci/drivers/uio_pci_generic");
+  FakeSysfs::write(fs.root() + "/bus/pci/drivers_probe", "");
+  FakeSysfs::write(fs.dir("0000:00:03.0") + "/driver_override", "");
+  ASSERT_TRUE(bind_to_uio(fn).ok());
+  auto text = [&](const std::string& path) {
+    auto b = fs.read_bytes(path);
+    return std::string(b.begin(), b.end());
+  };
+  EXPECT_EQ(text(fs.dir("0000:00:03.0") + "/driver_override"), "uio_pci_generic");
+  EXPECT_EQ(text(fs.root() + "/bus/pci/drivers_probe"), "0000:00:03.0");
+}
+
+// The uio backend on a fake node: a FIFO stands in for /dev/uioN (the backend's own
+// re-enable write makes it readable), IntrStatus in the fake BAR0 says whether a peer rang.
+TEST(Uio, BackendSetsIntrMaskReEnablesAndReturnsOnIntrStatus) {
+  FakeSysfs fs;
+  fs.add({.device = 0x1111, .revision = 2, .interrupt_pin = 1, .irq = 10});
+  std::string dir = fs.dir("0000:00:03.0");
+  std::filesystem::create_directories(dir + "/uio/uio3");
+  std::filesystem::create_directories(fs.root() + "/dev");
+  ASSERT_EQ(::mkfifo((fs.root() + "/dev/uio3").c_str(), 0600), 0);
+  auto dev = IvshmemDevice::open(*read_pci_function(fs.root(), "0000:00:03.0"));
+  ASSERT_TRUE(dev.ok());
+  auto backend = open_interrupt_backend(*dev, "auto");
+  ASSERT_TRUE(backend.ok()) << backend.error().message();
+  EXPECT_EQ((*backend)->name(), "uio");
+  EXPECT_EQ(le32_at(fs.read_bytes(dir + "/resource0"), 0), 1u) << "IntrMask set so a ring raises INTx";
+
+  // No ring: the backend re-enables, polls and reads the node until the timeout, and says 0.
+  auto quiet = (*backend)->wait(std::chrono::milliseconds(20));
+  ASSERT_TRUE(quiet.ok()) << quiet.error().message();
+  EXPECT_EQ(*quiet, 0u);
+
+  fs.write_bytes(dir + "/resource0", 4, {1, 0, 0, 0});  // a ring: IntrStatus set, as the device does
+  auto rung = (*backend)->wait(std::chrono::milliseconds(60000));
+  ASSERT_TRUE(rung.ok()) << rung.error().message();
+  EXPECT_EQ(*rung, 1u);
+}
+
 TEST(InterruptBackend, MsixPollEnablesMsixMasksVectorsAndReportsPendingBits) {
   FakeSysfs fs;
   fs.add({.revision = 1, .msix = true, .command = 0x6, .bar_sizes = {256, 4096, 1 << 20}});
