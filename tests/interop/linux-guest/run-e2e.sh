@@ -34,6 +34,9 @@ kernel=$image/vmlinux
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nahanni-linux-e2e.XXXXXX")
 pids=""
 cleanup() {
+  # QEMUs first (their pids are in *.qpid), then the subshells waiting for them, the server
+  # and the client.
+  for f in "$tmp"/*.qpid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
   for p in $pids; do kill "$p" 2>/dev/null; done
   for p in $pids; do wait "$p" 2>/dev/null; done
   rm -rf "$tmp"
@@ -71,8 +74,11 @@ boot() {
       -monitor none -serial "file:$tmp/$name.log" \
       -kernel "$kernel" -initrd "$image/initramfs.cpio.gz" \
       -append "console=ttyS0 reboot=t panic=-1 quiet no_timer_check nahanni.scenario=$scenario nahanni.args=$args" \
-      "$@" > "$tmp/$name.qemu" 2>&1
+      "$@" > "$tmp/$name.qemu" 2>&1 &
+    echo $! > "$tmp/$name.qpid"
+    wait $!
     echo $? > "$tmp/$name.rc"
+    rm -f "$tmp/$name.qpid"
     echo $(( ($(date +%s%N) - start) / 1000000 )) > "$tmp/$name.time"
   ) &
   pids="$pids $!"
