@@ -126,6 +126,9 @@ case $test in
     got=$(sed -n 's/^notification on vector 0 (count \([0-9]*\))$/\1/p' "$tmp/client.log" | awk '{ n += $1 } END { print n + 0 }')
     [ "$got" = "$rounds" ] || fail "ivshmem-client on the host saw $got rings from the guest, expected $rounds"
     grep -q "^ping: $rounds round trips" "$tmp/guest.log" || fail "the guest did not see $rounds rings back"
+    # What the guest can observe of QEMU's doorbell: revision 1, MSI-X, no interrupt pin.
+    grep -q "^0000:00:02.0 doorbell (QEMU, 1af4:1110 rev 1) memory 1024 KiB msix driver" "$tmp/guest.log" ||
+      fail "the guest did not identify QEMU's ivshmem-doorbell"
     ;;
   plain-pair)
     mem=$tmp/plain.mem
@@ -137,6 +140,10 @@ case $test in
     # shellcheck disable=SC2086
     boot b plain-pair b $plain
     finish a; finish b
+    for g in a b; do
+      grep -q "^0000:00:02.0 plain (QEMU, 1af4:1110 rev 1) memory 1024 KiB driver none" "$tmp/$g.log" ||
+        fail "guest $g did not identify QEMU's ivshmem-plain"
+    done
     "$IVSHMEM_GUEST" check -f "$mem" --seed 2 --offset 256K --length 256K || fail "guest a's bytes are not in the file"
     "$IVSHMEM_GUEST" check -f "$mem" --seed 3 --offset 512K --length 256K || fail "guest b's bytes are not in the file"
     "$IVSHMEM_GUEST" check -f "$mem" --seed 1 --length 256K > /dev/null || fail "the host's bytes changed"
