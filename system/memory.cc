@@ -104,6 +104,18 @@ void MemoryRegion::del_subregion(MemoryRegion* sub) {
   changed();
 }
 
+void MemoryRegion::add_eventfd(const MemoryRegionEventfd& e) {
+  eventfds_.push_back(e);
+  changed();
+}
+
+void MemoryRegion::del_eventfd(const MemoryRegionEventfd& e) {
+  auto it = std::find(eventfds_.begin(), eventfds_.end(), e);
+  if (it == eventfds_.end()) return;
+  eventfds_.erase(it);
+  changed();
+}
+
 void MemoryRegion::changed() {
   for (AddressSpace* as : all_spaces()) as->rebuild();
 }
@@ -138,6 +150,39 @@ void AddressSpace::rebuild() {
   for (const FlatRange& n : flat_)
     if (is_ram(n) && std::none_of(previous.begin(), previous.end(), [&](const FlatRange& o) { return same(n, o); }))
       for (MemoryListener* l : listeners_) l->ram_added(n);
+  update_eventfds();
+}
+
+// Recomputes where the mapped I/O regions' eventfds sit and announces the differences.
+void AddressSpace::update_eventfds() {
+  std::vector<AddressEventfd> next;
+  for (const FlatRange& r : flat_) {
+    if (r.region->kind() != MemoryRegion::Kind::Io) continue;
+    for (const MemoryRegionEventfd& e : r.region->eventfds()) {
+      // Only an eventfd wholly inside this visible piece of the region.
+      if (e.offset < r.region_offset || e.offset + e.size > r.region_offset + r.size) continue;
+      next.push_back({r.start + (e.offset - r.region_offset), e.size, e.datamatch, e.fd});
+    }
+  }
+  std::vector<MappedEventfd> kept;
+  for (const MappedEventfd& m : eventfds_) {
+    if (std::find(next.begin(), next.end(), m.eventfd) != next.end()) {
+      kept.push_back(m);
+      continue;
+    }
+    for (MemoryListener* l : listeners_) l->eventfd_removed(m.eventfd);
+  }
+  for (const AddressEventfd& e : next) {
+    if (std::any_of(kept.begin(), kept.end(), [&](const MappedEventfd& m) { return m.eventfd == e; })) continue;
+    bool taken = false;
+    for (MemoryListener* l : listeners_) taken = l->eventfd_added(e) || taken;
+    kept.push_back({e, taken});
+  }
+  eventfds_ = std::move(kept);
+}
+
+bool AddressSpace::eventfd_taken(int fd) const {
+  return std::any_of(eventfds_.begin(), eventfds_.end(), [&](const MappedEventfd& m) { return m.taken && m.eventfd.fd == fd; });
 }
 
 const FlatRange* AddressSpace::lookup(uint64_t addr) const {
@@ -152,10 +197,18 @@ void AddressSpace::add_listener(MemoryListener* l) {
   listeners_.push_back(l);
   for (const FlatRange& r : flat_)
     if (r.region->kind() == MemoryRegion::Kind::Ram) l->ram_added(r);
+  for (MappedEventfd& m : eventfds_) m.taken = l->eventfd_added(m.eventfd) || m.taken;
 }
 
 void AddressSpace::remove_listener(MemoryListener* l) {
   listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), l), listeners_.end());
+  // Whatever that listener took goes back to the userspace path.
+  for (MappedEventfd& m : eventfds_) {
+    if (!m.taken) continue;
+    l->eventfd_removed(m.eventfd);
+    m.taken = false;
+    for (MemoryListener* other : listeners_) m.taken = other->eventfd_added(m.eventfd) || m.taken;
+  }
 }
 
 void AddressSpace::dispatch_read(const FlatRange* range, uint64_t addr, uint8_t* out, size_t len) {

@@ -70,9 +70,18 @@ Status KvmAccel::init(Machine& machine) {
   kvm_pit_config pit{};
   if (::ioctl(vm_.get(), KVM_CREATE_PIT2, &pit) < 0) return vm_ioctl_failure("KVM_CREATE_PIT2");
 
+  routing_ = std::make_unique<KvmIrqRouting>(vm_.get(), static_cast<unsigned>(system_->check_extension(KVM_CAP_IRQ_ROUTING)));
+  if (Status st = routing_->init(); !st) return Error::format("failed to initialize kvm: {}", st.error().message());
+
   machine_ = &machine;
   slots_ = std::make_unique<KvmMemorySlots>(vm_.get(), system_->memory_slots());
   machine.memory()->add_listener(slots_.get());
+  mmio_ioeventfds_ = std::make_unique<KvmIoeventfds>(vm_.get(), false);
+  machine.memory()->add_listener(mmio_ioeventfds_.get());
+  if (machine.io()) {
+    pio_ioeventfds_ = std::make_unique<KvmIoeventfds>(vm_.get(), true);
+    machine.io()->add_listener(pio_ioeventfds_.get());
+  }
   // The in-kernel IOAPIC owns the interrupt state; the userspace model only forwards levels.
   pc_->ioapic().set_sink([this](size_t gsi, int level) { set_irq_line(static_cast<unsigned>(gsi), level); });
   return {};
@@ -161,8 +170,15 @@ void KvmAccel::shutdown() {
   for (auto& vcpu : vcpus_) vcpu->quit();
   vcpus_.clear();
   if (pc_ && machine_) pc_->ioapic().set_sink(nullptr);
-  if (slots_ && machine_ && machine_->memory()) machine_->memory()->remove_listener(slots_.get());
+  if (machine_ && machine_->memory()) {
+    if (slots_) machine_->memory()->remove_listener(slots_.get());
+    if (mmio_ioeventfds_) machine_->memory()->remove_listener(mmio_ioeventfds_.get());
+  }
+  if (machine_ && machine_->io() && pio_ioeventfds_) machine_->io()->remove_listener(pio_ioeventfds_.get());
   slots_.reset();
+  mmio_ioeventfds_.reset();
+  pio_ioeventfds_.reset();
+  routing_.reset();
   machine_ = nullptr;
   vm_.reset();
   system_.reset();

@@ -68,6 +68,8 @@ KvmVcpu::~KvmVcpu() {
 void KvmVcpu::start_thread(Machine& machine, KvmVcpuEvents events) {
   install_kick_handler();
   thread_ = std::thread([this, &machine, events = std::move(events)] { thread_main(machine, events); });
+  // QEMU's thread names, so that ps and tests tell vCPU threads apart (set here: no race).
+  ::pthread_setname_np(thread_.native_handle(), fmt::format("CPU {}/KVM", index_).c_str());
 }
 
 void KvmVcpu::kick_locked() {

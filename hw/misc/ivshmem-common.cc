@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hw/misc/ivshmem-fast-paths.h"
 #include "hw/misc/ivshmem-server-link.h"
 #include "qom/property.h"
 #include "qom/type.h"
@@ -15,6 +16,25 @@ IvshmemCommon::IvshmemCommon() = default;
 IvshmemCommon::~IvshmemCommon() = default;
 
 void IvshmemCommon::set_server_link(std::unique_ptr<IvshmemServerLink> link) { link_ = std::move(link); }
+
+void IvshmemCommon::enable_fast_paths(bool ioeventfd) {
+  if (!link_ || !registers_) return;
+  fast_paths_ = std::make_unique<IvshmemFastPaths>(*registers_, kDoorbell, msix_.get(), *link_, ioeventfd);
+  if (msix_) msix_->set_vector_changed([this](unsigned vector) { fast_paths_->sync_vector(vector); });
+  fast_paths_->sync_all();
+}
+
+void IvshmemCommon::server_link_changed() {
+  if (fast_paths_) fast_paths_->sync_all();
+}
+
+void IvshmemCommon::server_peer_leaving(uint32_t peer) {
+  if (fast_paths_) fast_paths_->release_peer(peer);
+}
+
+void IvshmemCommon::server_link_resetting() {
+  if (fast_paths_) fast_paths_->release_all();
+}
 
 Status IvshmemCommon::realize_core(const Config& config) {
   config_ = config;
@@ -55,6 +75,8 @@ Status IvshmemCommon::map_shared_memory(uint8_t* host, uint64_t size, int fd, co
 }
 
 void IvshmemCommon::unrealize_core() {
+  if (msix_) msix_->set_vector_changed(nullptr);
+  fast_paths_.reset();  // unbinds while the eventfds are still open
   pci_unrealize();
   link_.reset();
   msix_.reset();
@@ -162,6 +184,7 @@ void IvshmemCommon::reset() {
   peer_select_ = 0;
   rung_vectors_ = 0;
   if (msix_) msix_->reset();
+  if (fast_paths_) fast_paths_->sync_all();  // every vector is masked again
   update_intx();
 }
 
@@ -174,8 +197,12 @@ std::vector<PropertyInfo> ivshmem_common_properties(bool split_device) {
                    .get = [](const Object& o, nlohmann::json& out) {
                      auto& dev = static_cast<const C&>(o);
                      auto* link = const_cast<C&>(dev).server_link();
-                     if (link) link->status(out);
-                     else out = nlohmann::json::object({{"doorbell", false}});
+                     if (link) {
+                       link->status(out);
+                       if (dev.fast_paths_) dev.fast_paths_->status(out);
+                     } else {
+                       out = nlohmann::json::object({{"doorbell", false}});
+                     }
                      out["memory-size"] = dev.memory_size();
                    },
                    .read_only = true},

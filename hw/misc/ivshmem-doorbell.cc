@@ -62,6 +62,7 @@ Status IvshmemDoorbell::realize_doorbell(const DoorbellSettings& s, uint16_t dev
     return st_core;
   }
   set_server_link(std::move(link));
+  enable_fast_paths(s.ioeventfd);
   if (Status st_attach = server_link()->attach(); !st_attach) {
     unrealize_core();
     release_memory();

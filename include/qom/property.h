@@ -48,7 +48,7 @@ PropertyInfo uint_property(std::string name, Int T::*member, std::string descrip
   return PropertyInfo{
       .name = std::move(name), .type = type, .description = std::move(description),
       .default_value = def ? std::optional<std::string>(std::to_string(*def)) : std::nullopt,
-      .set = [member, bits](Object& o, std::string_view n, const OptionValue& v) -> Status {
+      .set = [member](Object& o, std::string_view n, const OptionValue& v) -> Status {
         NN_ASSIGN_OR_RETURN(uint64_t x, parse_uint_value(n, v, std::numeric_limits<Int>::max(),
                                                          "uint" + std::to_string(bits) + "_t"));
         property_detail::self<T>(o).*member = static_cast<Int>(x);

@@ -32,6 +32,8 @@ class Accelerator : public Object {
   // At exit, after the devices were unrealized and before the machine goes: ends the vCPU
   // threads and releases everything tied to the machine (listeners, kernel objects).
   virtual void shutdown() {}
+  // Kernel-side MSI delivery from eventfds (system/irqfd.h); null when the accelerator has none.
+  virtual class IrqfdService* irqfds() { return nullptr; }
 };
 
 inline constexpr std::string_view kAccelType = "accel";

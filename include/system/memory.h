@@ -21,6 +21,17 @@ struct MemoryRegionOps {
   unsigned max_access = 8;
 };
 
+// An eventfd on an I/O region: a guest write of `size` bytes at `offset` whose value equals
+// `datamatch` signals `fd`. An accelerator may take it into the kernel (KVM_IOEVENTFD) while
+// the region is mapped; otherwise the write reaches the region's callback as any other.
+struct MemoryRegionEventfd {
+  uint64_t offset;
+  unsigned size;
+  uint64_t datamatch;
+  int fd;
+  bool operator==(const MemoryRegionEventfd&) const = default;
+};
+
 class MemoryRegion {
  public:
   enum class Kind { Ram, Io, Container };
@@ -44,6 +55,11 @@ class MemoryRegion {
   void del_subregion(MemoryRegion* sub);
   bool mapped() const { return container_ != nullptr; }
   uint64_t offset_in_container() const { return offset_; }
+
+  // I/O regions: doorbell-style eventfds announced to address-space listeners while mapped.
+  void add_eventfd(const MemoryRegionEventfd& e);
+  void del_eventfd(const MemoryRegionEventfd& e);
+  const std::vector<MemoryRegionEventfd>& eventfds() const { return eventfds_; }
 
  private:
   struct Subregion {
@@ -69,6 +85,7 @@ class MemoryRegion {
   uint64_t offset_ = 0;
   std::vector<class AddressSpace*> spaces_;  // address spaces whose root this is
   uint64_t next_order_ = 0;
+  std::vector<MemoryRegionEventfd> eventfds_;
 };
 
 // One flat piece of an address space: [start, start+size) maps to `region` at `region_offset`.
@@ -79,12 +96,25 @@ struct FlatRange {
   uint64_t region_offset;
 };
 
+// A region's eventfd where the address space maps it.
+struct AddressEventfd {
+  uint64_t address;
+  unsigned size;
+  uint64_t datamatch;
+  int fd;
+  bool operator==(const AddressEventfd&) const = default;
+};
+
 class MemoryListener {
  public:
   virtual ~MemoryListener() = default;
   // Called for RAM ranges only; after every change the full new set is announced as differences.
   virtual void ram_added(const FlatRange& range) = 0;
   virtual void ram_removed(const FlatRange& range) = 0;
+  // Eventfds of mapped I/O regions, announced as differences like RAM (a moved BAR is a removal
+  // then an addition). Returns true when the listener now signals the fd itself on such writes.
+  virtual bool eventfd_added(const AddressEventfd&) { return false; }
+  virtual void eventfd_removed(const AddressEventfd&) {}
 };
 
 class AddressSpace {
@@ -101,6 +131,8 @@ class AddressSpace {
   void write_value(uint64_t addr, uint64_t value, unsigned size);
 
   const std::vector<FlatRange>& flat_view() const { return flat_; }
+  // True when a listener took this eventfd (the kernel signals it; writes never reach us).
+  bool eventfd_taken(int fd) const;
   const FlatRange* lookup(uint64_t addr) const;
   void add_listener(MemoryListener* l);
   void remove_listener(MemoryListener* l);
@@ -114,8 +146,15 @@ class AddressSpace {
   std::string name_;
   MemoryRegion* root_;
   uint8_t unassigned_;
+  void update_eventfds();
+
   std::vector<FlatRange> flat_;
   std::vector<MemoryListener*> listeners_;
+  struct MappedEventfd {
+    AddressEventfd eventfd;
+    bool taken;
+  };
+  std::vector<MappedEventfd> eventfds_;
 };
 
 }  // namespace nahanni

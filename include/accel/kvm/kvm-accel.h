@@ -1,12 +1,15 @@
 // The "kvm" accelerator: /dev/kvm with an in-kernel irqchip (PIC, IOAPIC, LAPICs) and PIT, guest
 // RAM as memory slots, one thread per vCPU. vCPU 0 starts from the boot loader's X86CpuEntry
 // (there is no firmware); the others wait for INIT/SIPI. MSIs go in with KVM_SIGNAL_MSI, IOAPIC
-// input changes with KVM_IRQ_LINE. See docs/system/accel-kvm.rst.
+// input changes with KVM_IRQ_LINE; region eventfds become KVM_IOEVENTFDs and devices may bind
+// MSI irqfds (system/irqfd.h). See docs/system/accel-kvm.rst.
 #pragma once
 
 #include <memory>
 #include <vector>
 
+#include "accel/kvm/kvm-ioeventfds.h"
+#include "accel/kvm/kvm-irq-routing.h"
 #include "accel/kvm/kvm-memory-slots.h"
 #include "accel/kvm/kvm-system.h"
 #include "accel/kvm/kvm-vcpu.h"
@@ -33,11 +36,14 @@ class KvmAccel : public Accelerator {
   Status machine_ready() override;
   void reset() override;
   void shutdown() override;
+  IrqfdService* irqfds() override { return routing_.get(); }
 
   int vm_fd() const { return vm_.get(); }
   const KvmSystem& system() const { return *system_; }
   const std::vector<std::unique_ptr<KvmVcpu>>& vcpus() const { return vcpus_; }
   const KvmMemorySlots* memory_slots() const { return slots_.get(); }
+  const KvmIoeventfds* mmio_ioeventfds() const { return mmio_ioeventfds_.get(); }
+  const KvmIrqRouting* irq_routing() const { return routing_.get(); }
   // Raises or lowers an input of the in-kernel IOAPIC/PIC (KVM_IRQ_LINE).
   void set_irq_line(unsigned gsi, int level);
 
@@ -51,6 +57,9 @@ class KvmAccel : public Accelerator {
   std::unique_ptr<KvmSystem> system_;
   UniqueFd vm_;
   std::unique_ptr<KvmMemorySlots> slots_;
+  std::unique_ptr<KvmIrqRouting> routing_;
+  std::unique_ptr<KvmIoeventfds> mmio_ioeventfds_;
+  std::unique_ptr<KvmIoeventfds> pio_ioeventfds_;
   std::vector<std::unique_ptr<KvmVcpu>> vcpus_;
   bool running_ = false;
 };

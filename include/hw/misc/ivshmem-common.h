@@ -18,6 +18,7 @@
 namespace nahanni {
 
 class IvshmemServerLink;
+class IvshmemFastPaths;
 
 class IvshmemCommon : public PciDevice {
  public:
@@ -31,6 +32,11 @@ class IvshmemCommon : public PciDevice {
   // A vector of ours was rung by a peer (called by the server link).
   void vector_rung(unsigned vector);
   IvshmemServerLink* server_link() { return link_.get(); }
+  // From the server link: its tables changed, a peer's eventfds are about to close, or all of
+  // them are (a restarted server). The fast paths follow.
+  void server_link_changed();
+  void server_peer_leaving(uint32_t peer);
+  void server_link_resetting();
   Msix* msix() { return msix_.get(); }
   uint64_t memory_size() const { return memory_size_; }
 
@@ -46,6 +52,9 @@ class IvshmemCommon : public PciDevice {
   Status map_shared_memory(uint8_t* host, uint64_t size, int fd, const std::string& what);
   void unrealize_core();
   void set_server_link(std::unique_ptr<IvshmemServerLink> link);
+  // After set_server_link: ioeventfd for the Doorbell (`ioeventfd`) and irqfds for our vectors
+  // when the accelerator offers them (ivshmem-fast-paths.h).
+  void enable_fast_paths(bool ioeventfd);
   void config_written(uint32_t offset, uint32_t value, unsigned len) override;
 
   // Properties common to all three.
@@ -62,6 +71,7 @@ class IvshmemCommon : public PciDevice {
   std::unique_ptr<MemoryRegion> shared_memory_;
   std::unique_ptr<Msix> msix_;
   std::unique_ptr<IvshmemServerLink> link_;
+  std::unique_ptr<IvshmemFastPaths> fast_paths_;  // declared after link_: goes first
   uint64_t memory_size_ = 0;
   uint32_t intr_mask_ = 0;
   uint32_t intr_status_ = 0;
