@@ -1,6 +1,11 @@
 # Thin wrapper over meson/ninja. `make check` is the one command that sets up, builds and tests.
 BUILD ?= build
 SAN_BUILD ?= build-sanitizers
+# The clang build of the libFuzzer targets (docs/devel/fuzzing.rst); seconds per target for
+# `make fuzz` and for the short run in `make check`.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME ?= 60
+FUZZ_CHECK_TIME ?= 15
 
 .PHONY: all deps check check-sanitizers install demo bench fuzz clean distclean
 
@@ -17,6 +22,7 @@ check: deps
 	@[ -f $(BUILD)/build.ninja ] || ./configure --builddir=$(BUILD)
 	ninja -C $(BUILD)
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2
+	scripts/fuzz.sh --builddir=$(FUZZ_BUILD) --time=$(FUZZ_CHECK_TIME) --fresh
 
 check-sanitizers: deps
 	@[ -f $(SAN_BUILD)/build.ninja ] || ./configure --builddir=$(SAN_BUILD) --enable-sanitizers
@@ -31,6 +37,9 @@ demo: deps all
 
 bench: deps
 	scripts/bench.sh
+
+fuzz: deps
+	scripts/fuzz.sh --builddir=$(FUZZ_BUILD) --time=$(FUZZ_TIME)
 
 clean:
 	[ ! -d $(BUILD) ] || ninja -C $(BUILD) clean
