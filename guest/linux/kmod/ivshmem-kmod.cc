@@ -341,6 +341,9 @@ void respond(Device& dev, unsigned rounds, WaitKind kind) {
   auto* mem = map_memory(dev);
   auto* box = reinterpret_cast<volatile Mailbox*>(mem);
   Receiver rx(dev, kind, 0);  // bound before we announce ourselves, so no ring is missed
+  // A second open file that never waits: every file must see every ring.
+  int bystander = open(dev.node.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (bystander < 0) die("cannot open %s again: %s", dev.node.c_str(), std::strerror(errno));
   store(&box->responder_id, dev.info.ivposition + 1);
   std::printf("respond: peer %u ready\n", dev.info.ivposition);
   std::fflush(stdout);
@@ -355,7 +358,12 @@ void respond(Device& dev, unsigned rounds, WaitKind kind) {
     store(&box->reply_seq, seq);
     ring(dev, load(&box->initiator_id) - 1, reply_vector(dev));
   }
-  std::printf("respond: answered %u requests\n", rounds);
+  uint64_t seen = 0;
+  if (read(bystander, &seen, sizeof(seen)) != sizeof(seen) || !(seen & 1))
+    die("a second open file did not see the rings (read: %s, bitmap %#llx)",
+        std::strerror(errno), (unsigned long long)seen);
+  close(bystander);
+  std::printf("respond: answered %u requests; a second open file saw them too\n", rounds);
 }
 
 void initiate(Device& dev, unsigned rounds, WaitKind kind) {
