@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <atomic>
 #include <fstream>
 
 #include "hw/core/machine.h"
@@ -24,6 +25,8 @@ Machine* g_machine = nullptr;
 std::function<void(ShutdownCause)> g_shutdown_handler;
 std::function<void()> g_powerdown_handler;
 UniqueFd g_signal_fd;
+std::atomic<int> g_exit_status{0};
+bool g_no_reboot = false;
 
 constexpr std::array<std::string_view, 16> kRunStateNames = {
     "debug",       "inmigrate", "internal-error", "io-error",      "paused", "postmigrate",
@@ -103,11 +106,30 @@ void request_powerdown() {
   if (g_powerdown_handler) g_powerdown_handler();
 }
 
+void request_exit(int status) {
+  g_exit_status = status;
+  // Posted: a vCPU thread must not stop the accelerator it runs on.
+  main_loop().post([] {
+    if (runstate_is_running())
+      if (Accelerator* accel = current_accel()) accel->stop();
+    g_state = RunState::Shutdown;
+    main_loop().quit();
+  });
+}
+
+void set_no_reboot(bool on) { g_no_reboot = on; }
+
 void set_shutdown_handler(std::function<void(ShutdownCause)> handler) { g_shutdown_handler = std::move(handler); }
 void set_powerdown_handler(std::function<void()> handler) { g_powerdown_handler = std::move(handler); }
 
 void install_runstate_hooks(Machine& machine) {
   g_machine = &machine;
+  if (!machine.on_guest_reset)
+    machine.on_guest_reset = [] {
+      if (g_no_reboot) request_shutdown(ShutdownCause::GuestReset);
+      else request_reset(ShutdownCause::GuestReset);
+    };
+  if (!machine.on_guest_poweroff) machine.on_guest_poweroff = [] { request_shutdown(ShutdownCause::GuestShutdown); };
   // Blocked here, before any vCPU thread exists, so every thread inherits the mask and the
   // signals are only ever read from the signalfd on the main loop.
   sigset_t mask;
@@ -145,7 +167,7 @@ int run_main_loop() {
     });
   }
   main_loop().run();
-  return 0;
+  return g_exit_status;
 }
 
 }  // namespace nahanni

@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "chardev/char.h"
+#include "hw/char/isa-serial.h"
 #include "hw/core/machine.h"
 #include "hw/core/qdev-monitor.h"
 #include "monitor/monitor.h"
@@ -47,6 +48,8 @@ struct Settings {
   bool daemonize = false;
   std::string pidfile;
   bool exit_with_parent = false;
+  std::vector<CmdlineOption> serials;  // -serial, in order
+  bool nographic = false;
 };
 
 // Prints help text for "help" requests and exits 0; returns false when `opts` asked for none.
@@ -282,6 +285,42 @@ void teardown() {
   std::exit(kExitError);
 }
 
+// -serial DEV: one isa-serial per option at the standard ports (COM1 0x3f8/IRQ 4, COM2
+// 0x2f8/IRQ 3, ...); "none" leaves that port out. -nographic without -serial puts COM1 on
+// stdio (QEMU multiplexes its HMP monitor there too; nahanni has none, so "mon:stdio" is stdio).
+// Without either there is no serial port (QEMU would add one on a virtual console).
+void create_serial_ports(const Settings& s) {
+  std::vector<CmdlineOption> serials = s.serials;
+  if (serials.empty() && s.nographic) serials.push_back({"serial", "mon:stdio", "-nographic"});
+  int index = 0;
+  for (const CmdlineOption& o : serials) {
+    std::string_view spec = o.arg;
+    if (spec == "none") continue;
+    if (spec.starts_with("mon:")) spec.remove_prefix(4);
+    if (spec == "vc" || spec.starts_with("vc:")) spec = "null";  // no graphical console to show it in
+    auto chr = chardev_add_compat(spec, "serial" + std::to_string(index));
+    if (!chr) {
+      {
+        log::LocationScope where(o.location);
+        log::error(chr.error());
+      }
+      fail(o.location, Error::format("could not connect serial device to character backend '{}'", o.arg));
+    }
+    // As QEMU's pc: the backend of a fifth and later -serial is opened, but only four ports exist.
+    if (index >= static_cast<int>(IsaSerial::kMaxPorts)) {
+      ++index;
+      continue;
+    }
+    OptionList opts;
+    opts.items = {{"driver", OptionValue::from_text("isa-serial")},
+                  {"index", OptionValue::from_text(std::to_string(index))},
+                  {"chardev", OptionValue::from_text((*chr)->name())}};
+    auto dev = device_add(std::move(opts), OptionSource::Internal, false);
+    if (!dev) fail(o.location, dev.error());
+    ++index;
+  }
+}
+
 }  // namespace
 
 int vl_main(int argc, char** argv) {
@@ -323,6 +362,12 @@ int vl_main(int argc, char** argv) {
     else if (o.name == "display") st = parse_display(o);
     else if (o.name == "uuid") st = check_uuid(o.arg);
     else if (o.name == "daemonize") s.daemonize = true;
+    else if (o.name == "serial") s.serials.push_back(o);
+    else if (o.name == "kernel") s.machine.kernel = o.arg;
+    else if (o.name == "initrd") s.machine.initrd = o.arg;
+    else if (o.name == "append") s.machine.append = o.arg;
+    else if (o.name == "nographic") s.nographic = true;
+    else if (o.name == "no-reboot") set_no_reboot(true);
     else if (o.name == "pidfile") s.pidfile = o.arg;
     else if (o.name == "qtest") s.qtest_spec = o.arg;
     else if (o.name == "qtest-log") s.qtest_log = o.arg;
@@ -359,6 +404,10 @@ int vl_main(int argc, char** argv) {
       }
     }
     if (!st) fail(o.location, st.error());
+  }
+  if (s.machine.kernel.empty()) {
+    if (!s.machine.initrd.empty()) fail("", Error("-initrd only allowed with -kernel option"));
+    if (!s.machine.append.empty()) fail("", Error("-append only allowed with -kernel option"));
   }
   if (s.exit_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (s.daemonize) daemonize_start();
@@ -424,6 +473,9 @@ int vl_main(int argc, char** argv) {
     }
     if (!st) fail(o.location, st.error());
   }
+
+  // Serial ports (-serial, -nographic) before -device, so they take COM1.. in order.
+  create_serial_ports(s);
 
   // Devices, in command-line order.
   for (const CmdlineOption& o : options) {

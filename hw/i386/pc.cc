@@ -9,6 +9,7 @@
 #include "hw/i386/acpi-pcihp.h"
 #include "hw/i386/fw-cfg.h"
 #include "hw/i386/ioapic.h"
+#include "hw/i386/kernel-loader.h"
 #include "qom/type.h"
 #include "system/accel.h"
 
@@ -145,6 +146,7 @@ Status PcMachine::init(const MachineConfig& config) {
   auto ioapic = TypeRegistry::instance().create("ioapic");
   ioapic_ = static_cast<IoApic*>(add_child("ioapic", std::move(ioapic)));
   pci_bus_->set_intx_router([this](int devfn, int pin, int level) { ioapic_->set_irq(intx_gsi(devfn, pin), level); });
+  isa_bus_ = std::make_unique<IsaBus>("isa.0", io_root_.get(), ioapic_);
 
   fw_cfg_ = std::make_unique<FwCfg>();
   fw_cfg_->add_u64(FwCfg::kRamSize, ram_size_);
@@ -159,6 +161,18 @@ Status PcMachine::init(const MachineConfig& config) {
   NN_TRY(add_chipset_function(*this, "i440FX", "i440fx", "0.0", false));
   NN_TRY(add_chipset_function(*this, "PIIX3", "piix3", "1.0", true));
   NN_TRY(add_chipset_function(*this, "PIIX4_PM", "piix4-pm", "1.3", false));
+
+  // -kernel: loaded now, so a bad image ends start-up; written to RAM on every reset (below),
+  // whatever the accelerator (under qtest, tests read back what was loaded).
+  if (!config.kernel.empty()) {
+    NN_ASSIGN_OR_RETURN(BootImage image,
+                        load_kernel_files(KernelOptions{.kernel_path = config.kernel,
+                                                        .initrd_path = config.initrd,
+                                                        .cmdline = config.append,
+                                                        .cpus = cpu_count_},
+                                          ram_layout()));
+    boot_image_ = std::move(image);
+  }
   return {};
 }
 
@@ -166,6 +180,10 @@ void PcMachine::reset() {
   hotplug_->reset();
   config_address_latch_ = 0;
   Machine::reset();
+  if (boot_image_) {
+    boot_image_->write_to(ram_layout(), ram_host_);
+    set_boot_entry(boot_image_->entry);
+  }
 }
 
 }  // namespace nahanni

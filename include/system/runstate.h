@@ -45,6 +45,12 @@ void request_shutdown(ShutdownCause cause);
 void request_reset(ShutdownCause cause);
 // Emits POWERDOWN and calls the power-down handler (the machine's ACPI power button).
 void request_powerdown();
+// Ends the emulator with process exit status `status` (isa-debug-exit). Like QEMU's exit() in
+// that device it sends no SHUTDOWN event; unlike it, the main loop ends first, so teardown runs
+// and nothing is left behind. Safe to call from a vCPU thread.
+void request_exit(int status);
+// -no-reboot: a guest's reset request shuts the machine down (cause guest-reset) instead.
+void set_no_reboot(bool on);
 
 // Hooks for the machine and for vl (-no-shutdown); tests replace them. An empty function
 // restores the default.
@@ -52,14 +58,15 @@ void set_shutdown_handler(std::function<void(ShutdownCause)> handler);
 void set_powerdown_handler(std::function<void()> handler);
 
 // For vl, in this order:
-// install_runstate_hooks: remembers the machine (for resets) and blocks SIGTERM/SIGINT/SIGHUP
-// so that they are read from the main loop (call before any thread starts);
+// install_runstate_hooks: remembers the machine (for resets), routes its guest reset and
+// power-off requests here (unless already routed) and blocks SIGTERM/SIGINT/SIGHUP so that they
+// are read from the main loop (call before any thread starts);
 void install_runstate_hooks(Machine& machine);
 // runstate_start: "running" (autostart) or "prelaunch" (-S);
 Status runstate_start(bool autostart);
 // run_main_loop: runs the main loop until a shutdown request; a termination signal prints
 // "PROGRAM: terminating on signal N from pid P (COMM)" and requests a host-signal shutdown, as
-// QEMU does. Returns the process exit status (0).
+// QEMU does. Returns the process exit status (0, or request_exit's).
 int run_main_loop();
 
 }  // namespace nahanni

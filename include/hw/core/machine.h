@@ -16,6 +16,9 @@ class AddressSpace;
 struct MachineConfig {
   uint64_t ram_size = 128ull << 20;
   std::string memory_backend;  // -machine memory-backend=ID
+  std::string kernel;          // -kernel FILE: loaded by the machine (hw/i386/kernel-loader.h)
+  std::string initrd;          // -initrd FILE
+  std::string append;          // -append CMDLINE
   unsigned cpus = 1;           // -smp
 };
 

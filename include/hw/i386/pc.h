@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "hw/core/machine.h"
+#include "hw/i386/boot-image.h"
 #include "hw/i386/x86-cpu-entry.h"
+#include "hw/isa/isa-bus.h"
 #include "hw/pci/pci-bus.h"
 #include "system/memory.h"
 
@@ -31,18 +33,22 @@ class PcMachine : public Machine {
   ~PcMachine() override;
 
   Status init(const MachineConfig& config) override;
-  std::vector<Bus*> buses() override { return {pci_bus_.get()}; }
+  std::vector<Bus*> buses() override { return {pci_bus_.get(), isa_bus_.get()}; }
   void reset() override;
   AddressSpace* memory() override { return memory_as_.get(); }
   AddressSpace* io() override { return io_as_.get(); }
 
   PciBus& pci_bus() { return *pci_bus_; }
+  IsaBus& isa_bus() { return *isa_bus_; }
   IoApic& ioapic() { return *ioapic_; }
   uint64_t below_4g_ram() const { return below_4g_; }
   uint64_t above_4g_ram() const { return above_4g_; }
   uint8_t* ram_host() const { return ram_host_; }
   // The GSI a PCI function's INTx pin reaches (PIRQ A..D on IOAPIC inputs 16..19).
   static unsigned intx_gsi(int devfn, int pin) { return 16 + (((devfn >> 3) + pin) & 3); }
+  RamLayout ram_layout() const { return RamLayout{below_4g_, above_4g_}; }
+  // What -kernel loaded (written to RAM again on every reset); empty without -kernel.
+  const std::optional<BootImage>& boot_image() const { return boot_image_; }
   // Where the first vCPU starts, set by the boot loader (-kernel); empty without one.
   const std::optional<X86CpuEntry>& boot_entry() const { return boot_entry_; }
   void set_boot_entry(const X86CpuEntry& entry) { boot_entry_ = entry; }
@@ -65,11 +71,13 @@ class PcMachine : public Machine {
   std::unique_ptr<AddressSpace> memory_as_;
   std::unique_ptr<AddressSpace> io_as_;
   std::unique_ptr<PciBus> pci_bus_;
+  std::unique_ptr<IsaBus> isa_bus_;
   IoApic* ioapic_ = nullptr;
   std::unique_ptr<FwCfg> fw_cfg_;
   std::unique_ptr<AcpiPciHotplug> hotplug_;
   uint32_t config_address_latch_ = 0;
   std::optional<X86CpuEntry> boot_entry_;
+  std::optional<BootImage> boot_image_;
 };
 
 }  // namespace nahanni
