@@ -153,10 +153,10 @@ class KvmTest : public ::testing::Test {
   std::atomic<int> guest_resets{0};
   std::atomic<int> guest_poweroffs{0};
   size_t fds_before_ = 0;
-
- private:
   std::unique_ptr<MemoryRegion> port_;
   std::unique_ptr<MemoryRegion> mmio_;
+
+ private:
   int drained_ = 0;
 };
 
