@@ -3,13 +3,14 @@
 # clang build directory and runs each for a bounded time, then prints one line per target
 # (executions, coverage, corpus) and every finding with the command that reproduces it.
 #
-#   scripts/fuzz.sh [--builddir=DIR] [--time=SECONDS] [--jobs=N] [--fresh] [TARGET...]
+#   scripts/fuzz.sh [--builddir=DIR] [--time=SECONDS] [--jobs=N] [--fresh] [--no-build] [TARGET...]
 #
 #   --builddir  clang build (default build-fuzz; configured with --enable-fuzzing if absent)
 #   --time      seconds per target (default $FUZZ_TIME or 60)
 #   --jobs      targets run at once (default $FUZZ_JOBS or 2)
 #   --fresh     start from the checked-in seeds only (make check), instead of the corpus
 #               grown by earlier runs in DIR/fuzz/TARGET/corpus (make fuzz)
+#   --no-build  run the binaries already built (a long run while the tree is changing)
 # Findings (crash-*, leak-*, timeout-*, oom-* inputs) stay in DIR/fuzz/TARGET/findings/; the
 # exit status is 1 if any target found something. See docs/devel/fuzzing.rst.
 set -euo pipefail
@@ -19,6 +20,7 @@ build=build-fuzz
 seconds=${FUZZ_TIME:-60}
 jobs=${FUZZ_JOBS:-2}
 fresh=false
+build_first=true
 targets=()
 for arg in "$@"; do
   case "$arg" in
@@ -26,7 +28,8 @@ for arg in "$@"; do
     --time=*) seconds=${arg#*=} ;;
     --jobs=*) jobs=${arg#*=} ;;
     --fresh) fresh=true ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-build) build_first=false ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option '$arg'" >&2; exit 2 ;;
     *) targets+=("$arg") ;;
   esac
@@ -38,11 +41,13 @@ if [ ${#targets[@]} -eq 0 ]; then
   done
 fi
 
-if [ ! -f "$build/build.ninja" ]; then
-  ./configure --builddir="$build" --enable-fuzzing
+if $build_first; then
+  if [ ! -f "$build/build.ninja" ]; then
+    ./configure --builddir="$build" --enable-fuzzing
+  fi
+  # Only the fuzz targets and what they link: the rest of the project is the GCC build's.
+  nice ninja -C "$build" fuzz-targets
 fi
-# Only the fuzz targets and what they link: the rest of the project is the GCC build's.
-nice ninja -C "$build" fuzz-targets
 
 run_one() {
   local t=$1 dir=$build/fuzz/$1
@@ -83,7 +88,7 @@ for t in "${targets[@]}"; do
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
   corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9a-zA-Z]*\).*/\1/p' <<<"$last")
   status=$(cat "$dir/status" 2>/dev/null || echo '?')
-  findings=$(find "$dir/findings" -type f -newer "$dir/log" -o -type f -name '*' -newermt "@$start" 2>/dev/null | sort -u)
+  findings=$(find "$dir/findings" -type f -newermt "@$start" 2>/dev/null | sort)
   result=ok
   if [ "$status" != 0 ] || [ -n "$findings" ]; then result="FINDING (exit $status)"; found=1; fi
   printf '%-10s %12s %8s %8s %14s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$result"

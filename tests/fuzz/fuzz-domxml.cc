@@ -6,8 +6,8 @@
 //     (sizes are written in MiB, as libvirt does, so a size is compared rounded down to MiB);
 //   - a prepared domain's -object/-device/-chardev arguments, JSON and keyval alike, are valid
 //     option syntax for the emulator, and reading them back (--reverse) finds the same shmems
-//     (name, model, size, role, server path, vectors; a doorbell's name as far as the command
-//     line carries it).
+//     (name, model, size, role, server path, vectors; the name of a device connected to a server
+//     as far as its command line carries it).
 #include <libxml/parser.h>
 #include <libxml/xmlerror.h>
 
@@ -50,10 +50,12 @@ void check_args(const DomainShmems& prepared, ArgFormat format) {
     const ShmemDef& b = back[i];
     std::string which = fmt::format("{}: name '{}' / '{}', model {} / {}, size {} / {}", joined, a.name, b.name,
                                     to_string(a.model), to_string(b.model), a.size, b.size);
-    // A doorbell's command line does not carry the shmem name: --reverse takes it from a socket
-    // path of libvirt's default form (shmem-NAME-sock, whoever wrote it) or from the device id.
+    // A server-connected device's command line (doorbell, or legacy ivshmem with chardev=) does
+    // not carry the shmem name: --reverse takes it from a socket path of libvirt's default form
+    // (shmem-NAME-sock, whoever wrote it) or from the device id.
     bool name_ok = a.name == b.name;
-    if (a.model == ShmemModel::IvshmemDoorbell && !name_ok)
+    bool via_server = a.model == ShmemModel::IvshmemDoorbell || (a.model == ShmemModel::Ivshmem && a.server);
+    if (via_server && !name_ok)
       name_ok = (a.server && a.server->path == default_server_path(b.name)) || a.alias == b.name;
     FUZZ_CHECK(name_ok && a.model == b.model && a.size == b.size, which);
     FUZZ_CHECK(a.role.value_or(ShmemRole::Master) == b.role.value_or(ShmemRole::Master), joined);
