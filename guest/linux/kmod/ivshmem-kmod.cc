@@ -40,9 +40,9 @@ constexpr const char* kUsage =
     "  respond ROUNDS WAIT          answer ROUNDS requests of a guest running initiate\n"
     "  initiate ROUNDS WAIT         send ROUNDS requests to a guest running respond\n"
     "                               WAIT: eventfd, read or ioctl (how rings are awaited)\n"
-    "  hold                         keep the device open and mapped (and two children blocked in\n"
-    "                               read and IVSHMEM_IOC_WAIT) until it is removed, then check\n"
-    "                               that every operation fails cleanly and the children woke\n"
+    "  hold                         keep the device open and mapped (two children blocked in read\n"
+    "                               and IVSHMEM_IOC_WAIT, one ringing our own id) until it is\n"
+    "                               removed; then every operation must fail cleanly\n"
     "Exit status 0 on success, 1 with a message.\n";
 
 constexpr int kWaitMs = 25000;  // per ring; the host bounds the whole guest run anyway
@@ -402,7 +402,10 @@ pid_t start_sleeper(const char* what, int (*call)(int fd), int fd) {
   pid_t pid = fork();
   if (pid < 0) die("fork: %s", std::strerror(errno));
   if (pid == 0) {
-    int rc = call(fd);
+    int rc;
+    while ((rc = call(fd)) >= 0) {
+      // Woken by a ring (the unplug test rings us while we hold the device): sleep again.
+    }
     int err = errno;
     std::printf("hold: blocked %s returned %d (%s)\n", what, rc, rc == -1 ? std::strerror(err) : "-");
     std::fflush(stdout);
@@ -420,6 +423,27 @@ int blocking_wait(int fd) {
   ivshmem_wait w{};
   w.timeout_ms = -1;
   return ioctl(fd, IVSHMEM_IOC_WAIT, &w);
+}
+
+// A child that rings our own peer id (alternating vectors, paced) until ringing fails with
+// ENODEV, so the device is removed while its interrupts fire.
+pid_t start_self_ringer(const Device& dev) {
+  pid_t pid = fork();
+  if (pid < 0) die("fork: %s", std::strerror(errno));
+  if (pid == 0) {
+    unsigned rings = 0;
+    for (;;) {
+      ivshmem_ring r{dev.info.ivposition, rings % dev.info.vectors, 0};
+      if (ioctl(dev.fd, IVSHMEM_IOC_RING, &r) != 0) break;
+      rings++;
+      usleep(2000);  // pacing only: a few hundred interrupts a second
+    }
+    int err = errno;
+    std::printf("hold: self-ringer stopped after %u rings: %s\n", rings, std::strerror(err));
+    std::fflush(stdout);
+    _exit(err == ENODEV ? 0 : 1);
+  }
+  return pid;
 }
 
 // Waits (bounded) until process pid sleeps, so the removal really has to wake it.
@@ -450,6 +474,21 @@ bool child_succeeded(pid_t pid) {
   return false;
 }
 
+// Reads one byte at p; returns the signal that reading raised, or 0 if it read fine.
+// Kept apart (and not inlined) so that no caller's locals live across the siglongjmp.
+__attribute__((noinline)) int touch_faults(volatile uint8_t* p) {
+  struct sigaction sa {};
+  sa.sa_handler = on_fault;
+  sigaction(SIGBUS, &sa, nullptr);
+  sigaction(SIGSEGV, &sa, nullptr);
+  fault_signal = 0;
+  if (sigsetjmp(fault_jump, 1) == 0) {
+    (void)p[0];
+    return 0;
+  }
+  return fault_signal;
+}
+
 void hold(Device& dev) {
   auto* mem = map_memory(dev);
   mem[0] = 0xa5;
@@ -465,8 +504,11 @@ void hold(Device& dev) {
   pid_t waiter = start_sleeper("IVSHMEM_IOC_WAIT", blocking_wait, dev.fd);
   wait_until_sleeping(reader);
   wait_until_sleeping(waiter);
-  std::printf("hold: holding %s open and mapped, two children blocked in it\n", dev.node.c_str());
+  pid_t ringer = dev.info.kind == IVSHMEM_KIND_PLAIN || dev.info.vectors == 0 ? -1 : start_self_ringer(dev);
+  std::printf("hold: holding %s open and mapped, two children blocked in it%s\n", dev.node.c_str(),
+              ringer > 0 ? ", one ringing it" : "");
   std::fflush(stdout);
+  unsigned wakeups = 0;
   for (;;) {
     pollfd p{dev.fd, POLLIN, 0};
     int n = poll(&p, 1, 60000);
@@ -475,8 +517,10 @@ void hold(Device& dev) {
     if (p.revents & (POLLERR | POLLHUP)) break;
     uint64_t pending;
     if (read(dev.fd, &pending, sizeof(pending)) < 0 && errno == ENODEV) break;
+    // Rings while held (the unplug test has the host ring us until the device is gone).
+    if (++wakeups == 1) std::printf("hold: first ring arrived (vectors %#llx)\n", (unsigned long long)pending);
   }
-  std::printf("hold: %s was removed\n", dev.node.c_str());
+  std::printf("hold: %s was removed after %u wake-ups by rings\n", dev.node.c_str(), wakeups);
   ivshmem_info info;
   expect_errno("info after removal", ioctl(dev.fd, IVSHMEM_IOC_INFO, &info), ENODEV);
   ivshmem_ring r{0, 0, 0};
@@ -491,18 +535,15 @@ void hold(Device& dev) {
   expect_errno("new mmap after removal", p == MAP_FAILED ? -1 : 0, ENODEV);
 
   // The old mapping was zapped: touching it must fault, not reach whatever owns the address now.
-  struct sigaction sa {};
-  sa.sa_handler = on_fault;
-  sigaction(SIGBUS, &sa, nullptr);
-  sigaction(SIGSEGV, &sa, nullptr);
-  if (sigsetjmp(fault_jump, 1) == 0) {
-    uint8_t v = mem[0];
-    std::printf("hold: FAIL: the old mapping still reads (%#x) after removal\n", v);
+  int sig = touch_faults(mem);
+  if (sig == 0) {
+    std::printf("hold: FAIL: the old mapping still reads after removal\n");
     checks_failed++;
   } else {
-    std::printf("hold: touching the old mapping gave %s\n", fault_signal == SIGBUS ? "SIGBUS" : strsignal(fault_signal));
-    if (fault_signal != SIGBUS) checks_failed++;
+    std::printf("hold: touching the old mapping gave %s\n", sig == SIGBUS ? "SIGBUS" : strsignal(sig));
+    if (sig != SIGBUS) checks_failed++;
   }
+  if (ringer > 0 && !child_succeeded(ringer)) checks_failed++;
   if (!child_succeeded(reader)) checks_failed++;
   if (!child_succeeded(waiter)) checks_failed++;
   if (munmap((void*)mem, dev.info.size) != 0) die("munmap after removal: %s", std::strerror(errno));
