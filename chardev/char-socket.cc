@@ -363,6 +363,8 @@ class SocketChardev final : public Chardev {
       // Once per connection: a peer that keeps sending must not flood the log.
       if (!lost_fds_reported_) log::warnf("chardev '{}': {}", name(), lost_fds_reason(fds.size()));
       lost_fds_reported_ = true;
+      deliver_event(ChardevEvent::DescriptorsLost);
+      if (!conn_) return;  // the frontend may have closed us
     }
     if (n > 0) {
       deliver(std::span<const uint8_t>(buf.data(), static_cast<size_t>(n)), fds);

@@ -79,6 +79,10 @@ Status IvshmemServerLink::attach() {
       .on_event = [this](ChardevEvent e) {
         if (e == ChardevEvent::Closed) on_disconnect();
         if (e == ChardevEvent::Opened) on_reconnect();
+        // Messages ahead lack their descriptors: a new peer's eventfd would read as a departure.
+        if (e == ChardevEvent::DescriptorsLost && !refused_)
+          stay_disconnected("descriptors sent by the server were dropped (too many open files, or too many in one "
+                            "message)");
       }}));
   attached_ = true;
   process_messages();  // what arrived together with the shared memory

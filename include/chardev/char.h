@@ -19,7 +19,9 @@
 
 namespace nahanni {
 
-enum class ChardevEvent { Opened, Closed };
+// DescriptorsLost: the kernel dropped descriptors sent with the data delivered next (this
+// process is out of descriptors, or the sender passed more than fit); sent before that data.
+enum class ChardevEvent { Opened, Closed, DescriptorsLost };
 
 class Chardev : public Object {
  public:

@@ -352,7 +352,8 @@ TEST(IvshmemFaults, too_many_descriptors_in_one_message_close_them_and_the_serve
   int fds = open_fd_count(a.pid());
   go = true;
   json event = a.qts().qmp_eventwait("IVSHMEM_SERVER_DISCONNECTED");
-  EXPECT_EQ(event["data"]["reason"], "server sent 16 file descriptors with one message");
+  EXPECT_EQ(event["data"]["reason"], "descriptors sent by the server were dropped (too many open files, or too many "
+                                     "in one message)");
   ASSERT_TRUE(eventually([&] { return server.done(); }));
   EXPECT_FALSE(a.knows_peer(6));
   EXPECT_FALSE(a.knows_peer(7));
@@ -512,6 +513,43 @@ TEST(IvshmemFaults, device_add_without_descriptors_fails_cleanly_and_the_machine
   EXPECT_EQ(PciBus(q).device_at(6).device_id(), 0x1111);
   EXPECT_EQ(q.qmp(R"({"execute": "query-status"})")["return"]["status"], "running");
   EXPECT_TRUE(q.quit().success()) << q.stderr_text();
+}
+
+// After setup, a descriptor the emulator cannot receive would turn a newcomer's eventfd into
+// a message announcing its departure. The device stops listening to the server instead, and
+// says so; its memory and the peers it knows keep working.
+TEST(IvshmemFaults, descriptors_lost_after_setup_end_the_server_link_not_the_machine) {
+  if (!server_available()) GTEST_SKIP() << "no ivshmem-server at " << server_binary();
+  TempDir dir("nn-ivfault");
+  Server server(dir, 1);
+  ASSERT_TRUE(server.up()) << server.log();
+  Emulator a("path=" + server.socket(), "vectors=1");
+  a.set_memory(0, pattern(7));
+  int fds = open_fd_count(a.pid());
+  rlimit original{};
+  ASSERT_EQ(::prlimit(a.pid(), RLIMIT_NOFILE, nullptr, &original), 0);
+  rlimit none_left{limit_leaving(a.pid(), 0), original.rlim_max};
+  ASSERT_EQ(::prlimit(a.pid(), RLIMIT_NOFILE, &none_left, nullptr), 0);
+
+  Emulator b("path=" + server.socket(), "vectors=1");
+  json event = a.qts().qmp_eventwait("IVSHMEM_SERVER_DISCONNECTED");
+  EXPECT_EQ(event["data"]["reason"], "descriptors sent by the server were dropped (too many open files, or too many "
+                                     "in one message)");
+  EXPECT_EQ(a.status()["server-connected"], false);
+  EXPECT_EQ(a.status()["bad-messages"], 0);  // nothing was misread
+  EXPECT_FALSE(a.knows_peer(1));
+  EXPECT_EQ(open_fd_count(a.pid()), fds);
+  EXPECT_EQ(b.memory(0, 4096), pattern(7));
+  // b got a's eventfd from the server: it can still ring a.
+  ASSERT_TRUE(eventually([&] { return b.knows_peer(0); }));
+  b.ring(0, 0);
+  EXPECT_TRUE(eventually([&] { return a.reg(kRungVectors) == 1u; }));
+  std::string err = a.qts().stderr_text();
+  EXPECT_LE(line_count(err), 2u) << err;
+  EXPECT_TRUE(stays_idle(a.pid()));
+  ASSERT_EQ(::prlimit(a.pid(), RLIMIT_NOFILE, &original, nullptr), 0);
+  EXPECT_TRUE(b.qts().quit().success());
+  EXPECT_TRUE(a.qts().quit().success()) << a.qts().stderr_text();
 }
 
 // --- 4. A memory backend on a full tmpfs ---
