@@ -213,6 +213,7 @@ void IvshmemServerLink::stay_disconnected(const std::string& reason) {
   rejoining_ = false;
   refused_ = true;
   connected_ = false;
+  reader_ = ivshmem::MessageReader();  // closes descriptors of messages not handled yet
   log::warnf("ivshmem: ignoring the ivshmem server from now on: {}", reason);
   emit_server_event("IVSHMEM_SERVER_DISCONNECTED", reason);
 }
