@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "fuzz-support.h"
@@ -51,8 +52,16 @@ nlohmann::ordered_json to_json(const OptionValue& v) {
 }
 
 bool same_value(const OptionValue& a, const OptionValue& b) {
-  if (a.kind != b.kind) return false;
   using K = OptionValue::Kind;
+  // JSON's -0 reads as the signed integer 0 and prints as 0, which reads back unsigned: the
+  // same number, and every typed parser treats both alike.
+  auto as_unsigned = [](const OptionValue& v) -> std::optional<uint64_t> {
+    if (v.kind == K::JsonUInt) return v.uinteger;
+    if (v.kind == K::JsonInt && v.integer >= 0) return static_cast<uint64_t>(v.integer);
+    return std::nullopt;
+  };
+  if (auto ua = as_unsigned(a), ub = as_unsigned(b); ua && ub) return *ua == *ub;
+  if (a.kind != b.kind) return false;
   switch (a.kind) {
     case K::JsonBool: return a.boolean == b.boolean;
     case K::JsonInt: return a.integer == b.integer;
