@@ -143,8 +143,9 @@ void KvmAccel::reset_vcpus() {
 
 void KvmAccel::on_fatal_exit(const std::string& message) {
   log::error(message);
-  // QEMU stops in "internal-error"; nahanni ends the run (host-error shutdown).
-  request_shutdown(ShutdownCause::HostError);
+  // QEMU stops in "internal-error" and waits; nahanni ends the run with exit status 1, so a
+  // test or script sees the failure (docs/system/accel-kvm.rst).
+  request_exit(1);
 }
 
 Status KvmAccel::start() {
