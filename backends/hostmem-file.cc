@@ -80,7 +80,8 @@ class MemoryBackendFile : public HostMemoryBackend {
     // An existing file shorter than 'size' is refused, never grown (QEMU's rule and message).
     if (is_file && file_size > 0 && file_size < size_)
       return Error::format("backing store size 0x{:x} does not match 'size' option 0x{:x}", file_size, size_);
-    if (is_file && share_ && !readonly_) NN_TRY(check_room(st));
+    // prealloc=on reserves every page (HostMemoryBackend::map), which says more than a check.
+    if (is_file && share_ && !readonly_ && !prealloc_) NN_TRY(check_room(st));
     if (is_file && file_size < size_) {
       if (::ftruncate(fd_.get(), static_cast<off_t>(size_)) < 0)
         return Error::format("can't resize backing store {}: {}", mem_path_, std::strerror(errno));

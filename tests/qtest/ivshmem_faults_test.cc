@@ -581,8 +581,9 @@ TEST(IvshmemFaults, memory_backend_on_a_full_tmpfs_is_an_error_not_a_sigbus) {
        fmt::format("backing store {}/shm cannot hold 'size' 0x400000: its file system has only 0x100000 bytes free",
                    dir.path())},
       {fmt::format("memory-backend-file,id=m,size=4M,share=on,prealloc=on,mem-path={}", dir.path()),
-       fmt::format("backing store {} cannot hold 'size' 0x400000: its file system has only 0x100000 bytes free",
-                   dir.path())},
+       "can't preallocate 4194304 bytes of backing store for 'm': No space left on device"},
+      {fmt::format("memory-backend-file,id=m,size=4M,share=on,prealloc=on,mem-path={}/shm", dir.path()),
+       "can't preallocate 4194304 bytes of backing store for 'm': No space left on device"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.object);
