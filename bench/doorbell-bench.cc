@@ -98,13 +98,14 @@ bool wait_for_text(const std::string& path, const std::string& needle) {
 }
 
 struct Paths {
-  std::string server, client, emulator, scratch;
+  std::string server, client, emulator, scratch, guest;
 };
 
-// ivshmem-server in the foreground, verbose, one vector, its memory an unlinked file.
-pid_t start_server(const Paths& p) {
+// ivshmem-server in the foreground, verbose, its memory an unlinked file.
+pid_t start_server(const Paths& p, int vectors = 1) {
   ::unlink((p.scratch + "/sock").c_str());
-  pid_t pid = spawn({p.server, "-F", "-v", "-S", p.scratch + "/sock", "-m", p.scratch, "-l", "1M", "-n", "1"},
+  pid_t pid = spawn({p.server, "-F", "-v", "-S", p.scratch + "/sock", "-m", p.scratch, "-l", "1M", "-n",
+                     std::to_string(vectors)},
                     p.scratch + "/server.log");
   if (!wait_for_text(p.scratch + "/server.log", "listening on")) {
     stop(pid);
@@ -208,19 +209,69 @@ std::vector<double> qtest_round_trips(const Paths& p, int count) {
   return samples;
 }
 
+// KVM guest to KVM guest: two nahanni -accel kvm booting the PVH test guest, whose pingpong
+// scenario rings and answers `rounds` times on vector 0 (MSI-X) and exits through
+// isa-debug-exit. The guest cannot time single round trips, so a run is timed whole, from the
+// responder's exec until both have exited: seconds, or negative when a guest did not pass.
+double kvm_pingpong_run(const Paths& p, const std::string& emulator, int rounds) {
+  pid_t server = start_server(p, 4);
+  if (server < 0) return -1;
+  auto vm = [&](const std::string& name, const std::string& cmdline) {
+    return spawn({emulator, "-machine", "pc", "-accel", "kvm", "-m", "64", "-display", "none", "-nodefaults",
+                  "-no-reboot", "-kernel", p.guest, "-append", cmdline, "-chardev",
+                  "file,id=serial0,path=" + p.scratch + "/" + name + ".serial", "-serial", "chardev:serial0",
+                  "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-chardev",
+                  "socket,id=ivs,path=" + p.scratch + "/sock", "-device",
+                  "ivshmem-doorbell,id=iv0,chardev=ivs,vectors=4"},
+                 p.scratch + "/" + name + ".log");
+  };
+  const std::string steps = "watchdog=300 pingpong rounds=" + std::to_string(rounds) + " vector=0 peer=";
+  pid_t vm0 = vm("vm0", steps + "1 initiator");
+  double elapsed = -1;
+  if (wait_for_text(p.scratch + "/server.log", "peer 0 connected")) {  // ids follow start order
+    auto start = Clock::now();
+    pid_t vm1 = vm("vm1", steps + "0");
+    // A run that hangs is abandoned after 60 s (killed, counted as failed), not waited for.
+    auto reap = [&](pid_t pid) {
+      int status = 0;
+      while (::waitpid(pid, &status, WNOHANG) == 0) {
+        if (ms_since(start) > 60000) {
+          ::kill(pid, SIGKILL);
+          ::waitpid(pid, nullptr, 0);
+          return -1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      return status;
+    };
+    int s1 = reap(vm1), s0 = reap(vm0);
+    vm0 = -1;
+    constexpr int kPassExit = 33;  // the guest's PASS through isa-debug-exit
+    if (s0 >= 0 && s1 >= 0 && WIFEXITED(s0) && WEXITSTATUS(s0) == kPassExit && WIFEXITED(s1) &&
+        WEXITSTATUS(s1) == kPassExit)
+      elapsed = ms_since(start) / 1000;
+  }
+  if (vm0 > 0) stop(vm0);
+  stop(server);
+  for (const char* f : {"vm0.serial", "vm1.serial", "vm0.log", "vm1.log"}) ::unlink((p.scratch + "/" + f).c_str());
+  return elapsed;
+}
+
 void append(std::vector<double>& to, const std::vector<double>& from) { to.insert(to.end(), from.begin(), from.end()); }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: doorbell-bench EMULATOR IVSHMEM-SERVER IVSHMEM-CLIENT [ROUND-TRIPS] [DATA-DIR]\n");
+    std::fprintf(stderr,
+                 "usage: doorbell-bench EMULATOR IVSHMEM-SERVER IVSHMEM-CLIENT [ROUND-TRIPS [DATA-DIR [GUEST-ELF [QEMU]]]]\n");
     return 2;
   }
   ::signal(SIGPIPE, SIG_IGN);
   char tmpl[] = "/tmp/nn-doorbell-bench.XXXXXX";
   if (!::mkdtemp(tmpl)) return 1;
-  Paths paths{argv[2], argv[3], argv[1], tmpl};
+  Paths paths{argv[2], argv[3], argv[1], tmpl, argc > 6 ? argv[6] : ""};
+  std::string qemu = argc > 7 ? argv[7] : "";
   int count = argc > 4 ? std::atoi(argv[4]) : 2000;
   std::string data = argc > 5 ? argv[5] : "";
   constexpr int kRounds = 5;
@@ -231,6 +282,31 @@ int main(int argc, char** argv) {
     append(floor, floor_round_trips(per_round));
     append(client, client_round_trips(paths, per_round));
     append(qtest, qtest_round_trips(paths, per_round));
+  }
+  // KVM: short and long pingpong runs alternately; each pair gives the time per round trip
+  // from the difference, which cancels boot, setup and exit.
+  std::vector<double> kvm, kvm_qemu;
+  std::string kvm_note;
+  if (paths.guest.empty()) {
+    kvm_note = "no test guest built (tests/guest/guest.elf)";
+  } else if (::access("/dev/kvm", R_OK | W_OK) != 0) {
+    kvm_note = "/dev/kvm is not available";
+  } else {
+    // Fixed lengths: QEMU's round trips here are in milliseconds, so longer runs would not fit.
+    const int short_rounds = 20, long_rounds = 200;
+    auto per_round_trip = [&](const std::string& emulator) {
+      double t_short = kvm_pingpong_run(paths, emulator, short_rounds);
+      double t_long = kvm_pingpong_run(paths, emulator, long_rounds);
+      return t_short > 0 && t_long > 0 ? (t_long - t_short) * 1e6 / (long_rounds - short_rounds) : -1;
+    };
+    for (int round = 0; round < 3; ++round) {  // nahanni and QEMU alternately
+      if (double us = per_round_trip(paths.emulator); us > 0) kvm.push_back(us);
+      if (!qemu.empty())
+        if (double us = per_round_trip(qemu); us > 0) kvm_qemu.push_back(us);
+    }
+    kvm_note = "pingpong runs of " + std::to_string(short_rounds) + " and " + std::to_string(long_rounds) +
+               " rounds, 3 pairs";
+    if (kvm.empty()) kvm_note += "; no pair passed";
   }
   print_table_header();
   {
@@ -245,6 +321,17 @@ int main(int argc, char** argv) {
   print_pair_row("doorbell round trip, nahanni to nahanni (qtest write, INTx seen over qtest, ack, ring back); "
                  "peer: floor",
                  "%.1f µs", qtest, floor);
+  if (!kvm.empty())
+    print_pair_row("doorbell round trip, test guest to test guest under nahanni -accel kvm (MSI-X; mean per round "
+                   "trip: difference of two run lengths, " + kvm_note + "); peer: floor",
+                   "%.1f µs", kvm, floor);
+  if (!kvm.empty() && !kvm_qemu.empty())
+    print_pair_row("doorbell round trip, test guest to test guest under KVM, the same runs; peer: QEMU 7.2 -accel kvm "
+                   "(same guest, devices and server)",
+                   "%.1f µs", kvm, kvm_qemu);
+  if (kvm.empty())
+    std::printf("| doorbell round trip, test guest to test guest under nahanni -accel kvm | not measured: %s | — | — "
+                "| — | — |\n", kvm_note.c_str());
   for (auto& [name, v] : {std::pair<const char*, std::vector<double>*>{"floor", &floor}, {"client", &client},
                           {"qtest", &qtest}}) {
     std::printf("\n%s round trips: p99 %.1f µs, max %.1f µs", name, percentile(*v, 0.99),

@@ -371,7 +371,7 @@ int main(int argc, char** argv) {
     double projected = held > 0 ? grow_total_ms * (nn * nn - held * held) / (held * held) : 0;
     if (swarm.size() >= 100 && projected > left_ms) {
       skipped = "fan-out from " + thousands(static_cast<double>(n)) + " peers: skipped, connecting them would take " +
-                "about " + thousands(projected / 1000) + " s, over the " + thousands(budget_s) + " s budget";
+                "about " + thousands(projected / 1000) + " s, more than the " + thousands(left_ms / 1000) + " s left of the " + thousands(budget_s) + " s budget";
       break;
     }
     auto grow_start = Clock::now();
