@@ -18,10 +18,12 @@ Result<std::unique_ptr<InterruptBackend>> open_interrupt_backend(IvshmemDevice& 
   if (name == "kmod") return make_kmod_backend(dev);
   if (name == "auto") {
     if (dev.kmod()) return make_kmod_backend(dev);
-    if (id.intx) return make_uio_backend(dev);
+    if (id.intx && dev.function().driver == "uio_pci_generic") return make_uio_backend(dev);
+    // A revision-2 device latches rings whatever the driver: no binding needed.
     if (id.revision >= 2 && (dev.features() & IvshmemRegisters::kFeaturePolling))
       return make_poll_backend(dev);
     if (id.msix) return make_msix_poll_backend(dev);
+    if (id.intx) return make_uio_backend(dev);  // says how to bind it
     return Error::format("{}: no way to receive interrupts (no pin, no MSI-X, no polling register)",
                          dev.function().bdf);
   }

@@ -35,9 +35,10 @@ class InterruptBackend {
 
 // The backend names open_interrupt_backend accepts, "auto" first.
 const std::vector<std::string_view>& interrupt_backend_names();
-// Opens backend `name` for dev; "auto" picks the first that suits the device: kmod when its
-// device node exists, uio for a device with an interrupt pin, poll for revision 2, msix-poll
-// for MSI-X. The error explains why a named backend cannot serve this device.
+// Opens backend `name` for dev; "auto" picks the first that suits the device: kmod when the
+// module drives it, uio for a device with an interrupt pin bound to uio_pci_generic, poll for
+// revision 2, msix-poll for MSI-X, and last uio (whose error says how to bind). The error
+// explains why a named backend cannot serve this device.
 Result<std::unique_ptr<InterruptBackend>> open_interrupt_backend(IvshmemDevice& dev, std::string_view name);
 
 std::unique_ptr<InterruptBackend> make_poll_backend(IvshmemDevice& dev);

@@ -243,6 +243,27 @@ TEST(Uio, BackendSetsIntrMaskReEnablesAndReturnsOnIntrStatus) {
   EXPECT_EQ(*rung, 1u);
 }
 
+TEST(InterruptBackend, AutoUsesUioOnlyWhenBoundAndPollsRevision2Otherwise) {
+  FakeSysfs fs;
+  fs.add({.bdf = "0000:00:03.0", .device = 0x1111, .revision = 2, .interrupt_pin = 1, .irq = 10});
+  fs.add({.bdf = "0000:00:04.0", .device = 0x1111, .revision = 2, .interrupt_pin = 1, .irq = 11,
+          .driver = "uio_pci_generic"});
+  for (const char* bdf : {"0000:00:03.0", "0000:00:04.0"})
+    fs.write_bytes(fs.dir(bdf) + "/resource0", 0x10, {0xb, 0, 0, 0});  // doorbell, intx, polling
+  std::filesystem::create_directories(fs.dir("0000:00:04.0") + "/uio/uio0");
+  std::filesystem::create_directories(fs.root() + "/dev");
+  ASSERT_EQ(::mkfifo((fs.root() + "/dev/uio0").c_str(), 0600), 0);
+  auto unbound = IvshmemDevice::open(*read_pci_function(fs.root(), "0000:00:03.0"));
+  auto bound = IvshmemDevice::open(*read_pci_function(fs.root(), "0000:00:04.0"));
+  ASSERT_TRUE(unbound.ok() && bound.ok());
+  auto a = open_interrupt_backend(*unbound, "auto");
+  ASSERT_TRUE(a.ok()) << a.error().message();
+  EXPECT_EQ((*a)->name(), "poll");
+  auto b = open_interrupt_backend(*bound, "auto");
+  ASSERT_TRUE(b.ok()) << b.error().message();
+  EXPECT_EQ((*b)->name(), "uio");
+}
+
 TEST(InterruptBackend, MsixPollEnablesMsixMasksVectorsAndReportsPendingBits) {
   FakeSysfs fs;
   fs.add({.revision = 1, .msix = true, .command = 0x6, .bar_sizes = {256, 4096, 1 << 20}});
