@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -209,52 +210,65 @@ std::vector<double> qtest_round_trips(const Paths& p, int count) {
   return samples;
 }
 
-// KVM guest to KVM guest: two nahanni -accel kvm booting the PVH test guest, whose pingpong
-// scenario rings and answers `rounds` times on vector 0 (MSI-X) and exits through
-// isa-debug-exit. The guest cannot time single round trips, so a run is timed whole, from the
-// responder's exec until both have exited: seconds, or negative when a guest did not pass.
+// KVM guest to KVM guest: two emulators with -accel kvm booting the PVH test guest, whose
+// pingpong scenario rings and answers `rounds` times on vector 0 (MSI-X) and exits through
+// isa-debug-exit. The guest cannot time single round trips; it prints a line when its sync
+// with the peer is done and one when the rounds are. Both serial logs are polled: from both
+// syncs seen to both "done" seen, divided by the rounds, is the mean round trip in µs (boot
+// and exit left out). Negative when a guest did not pass or a run hung (killed after 60 s).
 double kvm_pingpong_run(const Paths& p, const std::string& emulator, int rounds) {
   pid_t server = start_server(p, 4);
   if (server < 0) return -1;
+  auto serial = [&](const std::string& name) { return p.scratch + "/" + name + ".serial"; };
   auto vm = [&](const std::string& name, const std::string& cmdline) {
+    ::unlink(serial(name).c_str());
     return spawn({emulator, "-machine", "pc", "-accel", "kvm", "-m", "64", "-display", "none", "-nodefaults",
                   "-no-reboot", "-kernel", p.guest, "-append", cmdline, "-chardev",
-                  "file,id=serial0,path=" + p.scratch + "/" + name + ".serial", "-serial", "chardev:serial0",
-                  "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-chardev",
-                  "socket,id=ivs,path=" + p.scratch + "/sock", "-device",
-                  "ivshmem-doorbell,id=iv0,chardev=ivs,vectors=4"},
+                  "file,id=serial0,path=" + serial(name), "-serial", "chardev:serial0", "-device",
+                  "isa-debug-exit,iobase=0xf4,iosize=0x04", "-chardev", "socket,id=ivs,path=" + p.scratch + "/sock",
+                  "-device", "ivshmem-doorbell,id=iv0,chardev=ivs,vectors=4"},
                  p.scratch + "/" + name + ".log");
   };
   const std::string steps = "watchdog=300 pingpong rounds=" + std::to_string(rounds) + " vector=0 peer=";
+  const std::string done = "rounds " + std::to_string(rounds) + " done";
   pid_t vm0 = vm("vm0", steps + "1 initiator");
-  double elapsed = -1;
+  pid_t vm1 = -1;
+  double us = -1;
   if (wait_for_text(p.scratch + "/server.log", "peer 0 connected")) {  // ids follow start order
-    auto start = Clock::now();
-    pid_t vm1 = vm("vm1", steps + "0");
-    // A run that hangs is abandoned after 60 s (killed, counted as failed), not waited for.
-    auto reap = [&](pid_t pid) {
-      int status = 0;
-      while (::waitpid(pid, &status, WNOHANG) == 0) {
-        if (ms_since(start) > 60000) {
-          ::kill(pid, SIGKILL);
-          ::waitpid(pid, nullptr, 0);
-          return -1;
-        }
+    vm1 = vm("vm1", steps + "0");
+    auto began = Clock::now();
+    auto both_show = [&](const std::string& needle) {
+      return read_text(serial("vm0")).find(needle) != std::string::npos &&
+             read_text(serial("vm1")).find(needle) != std::string::npos;
+    };
+    std::optional<Clock::time_point> synced;
+    while (ms_since(began) < 60000) {
+      if (!synced && both_show("guest: sync with peer")) synced = Clock::now();
+      if (synced && both_show(done)) {
+        us = std::chrono::duration<double, std::micro>(Clock::now() - *synced).count() / rounds;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    // Both must then exit with the guest's PASS (isa-debug-exit: status 33).
+    for (pid_t* pid : {&vm0, &vm1}) {
+      int status = -1;
+      while (::waitpid(*pid, &status, WNOHANG) == 0 && ms_since(began) < 60000) {
+        status = -1;
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
-      return status;
-    };
-    int s1 = reap(vm1), s0 = reap(vm0);
-    vm0 = -1;
-    constexpr int kPassExit = 33;  // the guest's PASS through isa-debug-exit
-    if (s0 >= 0 && s1 >= 0 && WIFEXITED(s0) && WEXITSTATUS(s0) == kPassExit && WIFEXITED(s1) &&
-        WEXITSTATUS(s1) == kPassExit)
-      elapsed = ms_since(start) / 1000;
+      if (status != -1) *pid = -1;  // reaped
+      if (!(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 33)) us = -1;
+    }
   }
-  if (vm0 > 0) stop(vm0);
+  for (pid_t pid : {vm0, vm1})
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
   stop(server);
   for (const char* f : {"vm0.serial", "vm1.serial", "vm0.log", "vm1.log"}) ::unlink((p.scratch + "/" + f).c_str());
-  return elapsed;
+  return us;
 }
 
 void append(std::vector<double>& to, const std::vector<double>& from) { to.insert(to.end(), from.begin(), from.end()); }
@@ -292,20 +306,13 @@ int main(int argc, char** argv) {
   } else if (::access("/dev/kvm", R_OK | W_OK) != 0) {
     kvm_note = "/dev/kvm is not available";
   } else {
-    // Fixed lengths: QEMU's round trips here are in milliseconds, so longer runs would not fit.
-    const int short_rounds = 20, long_rounds = 200;
-    auto per_round_trip = [&](const std::string& emulator) {
-      double t_short = kvm_pingpong_run(paths, emulator, short_rounds);
-      double t_long = kvm_pingpong_run(paths, emulator, long_rounds);
-      return t_short > 0 && t_long > 0 ? (t_long - t_short) * 1e6 / (long_rounds - short_rounds) : -1;
-    };
+    constexpr int kRounds = 200;
     for (int round = 0; round < 3; ++round) {  // nahanni and QEMU alternately
-      if (double us = per_round_trip(paths.emulator); us > 0) kvm.push_back(us);
+      if (double us = kvm_pingpong_run(paths, paths.emulator, kRounds); us > 0) kvm.push_back(us);
       if (!qemu.empty())
-        if (double us = per_round_trip(qemu); us > 0) kvm_qemu.push_back(us);
+        if (double us = kvm_pingpong_run(paths, qemu, kRounds); us > 0) kvm_qemu.push_back(us);
     }
-    kvm_note = "pingpong runs of " + std::to_string(short_rounds) + " and " + std::to_string(long_rounds) +
-               " rounds, 3 pairs";
+    kvm_note = "3 runs of 200 rounds";
     if (kvm.empty()) kvm_note += "; no pair passed";
   }
   print_table_header();
@@ -322,8 +329,8 @@ int main(int argc, char** argv) {
                  "peer: floor",
                  "%.1f µs", qtest, floor);
   if (!kvm.empty())
-    print_pair_row("doorbell round trip, test guest to test guest under nahanni -accel kvm (MSI-X; mean per round "
-                   "trip: difference of two run lengths, " + kvm_note + "); peer: floor",
+    print_pair_row("doorbell round trip, test guest to test guest under nahanni -accel kvm (pingpong, MSI-X; mean "
+                   "per run, " + kvm_note + "); peer: floor",
                    "%.1f µs", kvm, floor);
   if (!kvm.empty() && !kvm_qemu.empty())
     print_pair_row("doorbell round trip, test guest to test guest under KVM, the same runs; peer: QEMU 7.2 -accel kvm "
