@@ -6,6 +6,8 @@
 // (the pending one delivered). Skips without /dev/kvm.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "../contrib/test-support.h"
 #include "chardev/char.h"
 #include "guest-entry.h"
@@ -85,6 +87,10 @@ TEST_F(KvmDoorbellDeviceTest, irqfd_follows_the_msix_entry_and_its_mask) {
   dev_ = dynamic_cast<IvshmemCommon*>(dev);
   ASSERT_NE(dev_, nullptr);
   ASSERT_TRUE(host.pump_until([&] { return host.vectors_of(1) == 1; }));
+  ASSERT_TRUE(ivshmem::test::eventually([&] {
+    main_loop().run_once(std::chrono::milliseconds(10));
+    return status()["setup-complete"] == true;
+  }));
 
   // The guest: handlers for vectors 0x40 and 0x41 report on port 0x500.
   auto entry = protected_mode_entry(ram(), 0x1000);
@@ -144,6 +150,67 @@ TEST_F(KvmDoorbellDeviceTest, irqfd_follows_the_msix_entry_and_its_mask) {
   EXPECT_EQ(w->value, 0x41u);
   EXPECT_EQ(mmio_read(kBar1 + 0x800) & 1, 0u);
   EXPECT_EQ(status()["fast-paths"][0]["irqfd"], true);
+}
+
+TEST_F(KvmDoorbellDeviceTest, doorbell_ioeventfds_follow_bar0_and_leave_with_their_peer) {
+  auto server = ivshmem::test::start_server(dir_, dir_.file("sock"), {"-l", "1M", "-n", "2"});
+  ASSERT_NE(server, nullptr);
+  auto host = std::make_unique<ivshmem::test::RawPeer>(dir_.file("sock"));
+  ASSERT_TRUE(host->pump_until([&] { return host->session().ready() && host->vectors_of(host->id()) == 2; }));
+
+  create();
+  ASSERT_TRUE(add("chardev", {{"backend", "socket"}, {"id", "c0"}, {"path", dir_.file("sock")}}, nullptr).ok());
+  Device* dev = nullptr;
+  Status st = add("device", {{"driver", "ivshmem-doorbell"}, {"chardev", "c0"}, {"vectors", "2"}, {"id", "ivs"}}, &dev);
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  dev_ = dynamic_cast<IvshmemCommon*>(dev);
+  ASSERT_TRUE(host->pump_until([&] { return host->vectors_of(1) == 2; }));
+  ASSERT_TRUE(ivshmem::test::eventually([&] {
+    main_loop().run_once(std::chrono::milliseconds(10));
+    auto st = status();
+    return st["setup-complete"] == true && st["peers"].size() == 1 && st["peers"][0]["vectors"] == 2;
+  }));
+  auto bound = [&] {
+    std::vector<std::pair<uint64_t, uint64_t>> out;  // address, datamatch
+    for (const auto& e : accel_->mmio_ioeventfds()->bound()) out.emplace_back(e.address, e.datamatch);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  using Bound = std::vector<std::pair<uint64_t, uint64_t>>;
+  EXPECT_EQ(bound(), Bound{});  // BAR0 not mapped yet
+
+  cfg_write(pci::kBar0, static_cast<uint32_t>(kBar0), 4);
+  cfg_write(pci::kCommand, pci::kCommandMemory, 2);
+  // Peers 0 (host) and 1 (the device itself), vectors 0 and 1, at BAR0 + 12.
+  EXPECT_EQ(bound(), (Bound{{kBar0 + 12, 0x00000}, {kBar0 + 12, 0x00001}, {kBar0 + 12, 0x10000},
+                            {kBar0 + 12, 0x10001}}));
+  EXPECT_EQ(status()["fast-paths"][0]["ioeventfd-peers"], 2);
+
+  constexpr uint64_t kMoved = 0xe0100000;
+  cfg_write(pci::kBar0, static_cast<uint32_t>(kMoved), 4);  // the guest moves BAR0
+  EXPECT_EQ(bound(), (Bound{{kMoved + 12, 0x00000}, {kMoved + 12, 0x00001}, {kMoved + 12, 0x10000},
+                            {kMoved + 12, 0x10001}}));
+
+  host.reset();  // peer 0 leaves
+  ASSERT_TRUE(ivshmem::test::eventually([&] {
+    main_loop().run_once(std::chrono::milliseconds(10));
+    return status()["peers"].empty();
+  }));
+  EXPECT_EQ(bound(), (Bound{{kMoved + 12, 0x10000}, {kMoved + 12, 0x10001}}));
+  EXPECT_EQ(status()["fast-paths"][1]["ioeventfd-peers"], 1);
+
+  cfg_write(pci::kCommand, 0, 2);  // memory decoding off: nothing to bind
+  EXPECT_EQ(bound(), Bound{});
+  cfg_write(pci::kCommand, pci::kCommandMemory, 2);
+  EXPECT_EQ(bound().size(), 2u);
+  {
+    MachineLockGuard locked;
+    dev_->unrealize();  // unplugged
+    if (Bus* bus = dev_->parent_bus()) bus->unplug(*dev_);
+    (void)dev_->parent()->remove_child(dev_->name());
+    dev_ = nullptr;
+  }
+  EXPECT_EQ(bound(), Bound{});
 }
 
 }  // namespace
