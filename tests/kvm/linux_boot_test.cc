@@ -113,7 +113,8 @@ struct TinyRun {
   std::string serial;
 };
 
-TinyRun run_tiny(const std::vector<uint8_t>& image) {
+// `nographic`: COM1 on stdout instead of a file.
+TinyRun run_tiny(const std::vector<uint8_t>& image, bool nographic = false) {
   std::string tmpl = "/tmp/nn-tiny-boot.XXXXXX";
   if (!::mkdtemp(tmpl.data())) return {};
   const std::string dir = tmpl;
@@ -121,10 +122,10 @@ TinyRun run_tiny(const std::vector<uint8_t>& image) {
     std::ofstream out(dir + "/kernel", std::ios::binary);
     out.write(reinterpret_cast<const char*>(image.data()), static_cast<std::streamsize>(image.size()));
   }
-  RunResult r = run_emulator("-accel kvm -m 64 -display none -device isa-debug-exit -serial file:" + dir +
-                                 "/serial.log -kernel " + dir + "/kernel",
+  std::string serial = nographic ? "-nographic" : "-display none -serial file:" + dir + "/serial.log";
+  RunResult r = run_emulator("-accel kvm -m 64 -device isa-debug-exit " + serial + " -kernel " + dir + "/kernel",
                              std::chrono::minutes(5));
-  TinyRun out{r.status, read_text(dir + "/serial.log")};
+  TinyRun out{r.status, nographic ? r.out : read_text(dir + "/serial.log")};
   std::error_code ec;
   fs::remove_all(dir, ec);
   return out;
@@ -150,6 +151,16 @@ TEST(TinyBootTest, bzimage_64bit_entry_runs_under_kvm) {
   EXPECT_TRUE(run.status.exited);
   EXPECT_EQ(run.status.code, (0x22 << 1) | 1);
   EXPECT_EQ(run.serial, "L");
+}
+
+TEST(TinyBootTest, nographic_puts_com1_on_stdout) {
+  if (!kvm_usable()) GTEST_SKIP() << "/dev/kvm cannot be opened";
+  auto code = serial_then_exit('N', 0x01);
+  auto run = run_tiny(test::make_elf(test::ElfSpec{.segments = {{0x100000, code, code.size()}},
+                                                   .pvh_entry = 0x100000}),
+                      true);
+  EXPECT_EQ(run.status.code, 3);
+  EXPECT_EQ(run.serial, "N");
 }
 
 }  // namespace
