@@ -82,6 +82,11 @@ printf '%-10s %12s %8s %8s %14s  %s\n' target execs cov ft corpus result
 for t in "${targets[@]}"; do
   dir=$build/fuzz/$t
   log=$dir/log
+  if [ ! -f "$log" ]; then
+    printf '%-10s %12s %8s %8s %14s  %s\n' "$t" - - - - "did not run (no $log)"
+    found=1
+    continue
+  fi
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
