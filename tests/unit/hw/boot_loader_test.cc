@@ -319,7 +319,9 @@ TEST(MpTableTest, entries_describe_cpus_ioapic_isa_and_pci_routing) {
     if (type == mptable::kEntryIoInterrupt) {
       EXPECT_EQ(t[pos + 6], ioapic_id);
       routes[{t[pos + 4], t[pos + 5]}] = t[pos + 7];
-      if (t[pos + 4] == mptable::kPciBus) EXPECT_EQ(get_le(t, pos + 2, 2), mptable::kFlagsPciLevelHigh);
+      if (t[pos + 4] == mptable::kPciBus) {
+        EXPECT_EQ(get_le(t, pos + 2, 2), mptable::kFlagsPciLevelHigh);
+      }
     }
     pos += 8;
   }
