@@ -96,6 +96,22 @@ TEST(IsaSerialTest, socket_input_raises_the_irq_and_reaches_rbr_and_output_reach
   EXPECT_EQ(echoed, "pong");
 }
 
+TEST(IsaSerialTest, serial_unix_server_and_serial_chardev) {
+  ScratchDir dir;
+  std::string path = dir.file("com1.sock");
+  QTestState qts("-serial unix:" + path + ",server=on,wait=off -chardev file,id=f,path=" + dir.file("com2.log") +
+                 " -serial chardev:f");
+  auto conn = unix_connect(path);
+  ASSERT_TRUE(conn.ok());
+  ASSERT_EQ(::write(conn->get(), "hi", 2), 2);
+  ASSERT_TRUE(eventually([&] { return (qts.inb(kCom1 + kLsr) & 0x01) != 0; }));
+  EXPECT_EQ(qts.inb(kCom1 + kThr), 'h');
+  ASSERT_TRUE(eventually([&] { return (qts.inb(kCom1 + kLsr) & 0x01) != 0; }));
+  EXPECT_EQ(qts.inb(kCom1 + kThr), 'i');
+  qts.outb(kCom2 + kThr, '2');
+  EXPECT_TRUE(eventually([&] { return read_text(dir.file("com2.log")) == "2"; }));
+}
+
 TEST(IsaSerialTest, thre_interrupt_on_a_device_with_its_own_port_and_irq) {
   QTestState qts("-device isa-serial,iobase=0x3e8,irq=5");
   qts.irq_intercept_in("ioapic");
