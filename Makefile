@@ -44,8 +44,5 @@ fuzz: deps
 clean:
 	[ ! -d $(BUILD) ] || ninja -C $(BUILD) clean
 
-distbench: deps
-	scripts/bench.sh
-
-clean:
-	rm -rf $(BUILD) $(SAN_BUILD) build-release
+distclean:
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD) build-release
