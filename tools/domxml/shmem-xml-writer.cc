@@ -50,6 +50,9 @@ std::string format_shmem_xml(const ShmemDef& def, int indent) {
                        in, a.domain, a.bus, a.slot, a.function);
     if (a.multifunction) out += fmt::format(" multifunction='{}'", *a.multifunction ? "on" : "off");
     out += "/>\n";
+  } else if (def.other_address_type) {
+    // Kept so a round trip reaches the same refusal (only PCI addresses are usable).
+    out += fmt::format("{}<address type='{}'/>\n", in, escape_attribute(*def.other_address_type));
   }
   out += pad + "</shmem>\n";
   return out;
