@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -215,10 +216,31 @@ std::vector<double> qtest_round_trips(const Paths& p, int count) {
 // isa-debug-exit. The guest cannot time single round trips; it prints a line when its sync
 // with the peer is done and one when the rounds are. Both serial logs are polled: from both
 // syncs seen to both "done" seen, divided by the rounds, is the mean round trip in µs (boot
-// and exit left out). Negative when a guest did not pass or a run hung (killed after 60 s).
-double kvm_pingpong_run(const Paths& p, const std::string& emulator, int rounds) {
+// and exit left out). The second guest also gives the start-up figures: exec to its first
+// serial byte, and its RSS once it has synced (booted, devices set up). Negative figures when
+// a guest did not pass or a run hung (killed after 60 s).
+struct KvmRun {
+  double round_trip_us = -1;
+  double first_serial_ms = -1;
+  double rss_kib = -1;
+};
+
+off_t file_size(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+}
+
+double rss_kib(pid_t pid) {
+  std::istringstream in(read_text("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr);
+  return -1;
+}
+
+KvmRun kvm_pingpong_run(const Paths& p, const std::string& emulator, int rounds) {
+  KvmRun run;
   pid_t server = start_server(p, 4);
-  if (server < 0) return -1;
+  if (server < 0) return run;
   auto serial = [&](const std::string& name) { return p.scratch + "/" + name + ".serial"; };
   auto vm = [&](const std::string& name, const std::string& cmdline) {
     ::unlink(serial(name).c_str());
@@ -235,15 +257,19 @@ double kvm_pingpong_run(const Paths& p, const std::string& emulator, int rounds)
   pid_t vm1 = -1;
   double us = -1;
   if (wait_for_text(p.scratch + "/server.log", "peer 0 connected")) {  // ids follow start order
-    vm1 = vm("vm1", steps + "0");
     auto began = Clock::now();
+    vm1 = vm("vm1", steps + "0");
     auto both_show = [&](const std::string& needle) {
       return read_text(serial("vm0")).find(needle) != std::string::npos &&
              read_text(serial("vm1")).find(needle) != std::string::npos;
     };
     std::optional<Clock::time_point> synced;
     while (ms_since(began) < 60000) {
-      if (!synced && both_show("guest: sync with peer")) synced = Clock::now();
+      if (run.first_serial_ms < 0 && file_size(serial("vm1")) > 0) run.first_serial_ms = ms_since(began);
+      if (!synced && both_show("guest: sync with peer")) {
+        synced = Clock::now();
+        run.rss_kib = rss_kib(vm1);
+      }
       if (synced && both_show(done)) {
         us = std::chrono::duration<double, std::micro>(Clock::now() - *synced).count() / rounds;
         break;
@@ -261,6 +287,8 @@ double kvm_pingpong_run(const Paths& p, const std::string& emulator, int rounds)
       if (!(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 33)) us = -1;
     }
   }
+  if (us > 0) run.round_trip_us = us;
+  else run = KvmRun{};
   for (pid_t pid : {vm0, vm1})
     if (pid > 0) {
       ::kill(pid, SIGKILL);
@@ -268,7 +296,13 @@ double kvm_pingpong_run(const Paths& p, const std::string& emulator, int rounds)
     }
   stop(server);
   for (const char* f : {"vm0.serial", "vm1.serial", "vm0.log", "vm1.log"}) ::unlink((p.scratch + "/" + f).c_str());
-  return us;
+  return run;
+}
+
+void add(std::vector<double>& rtt, std::vector<double>& first, std::vector<double>& rss, const KvmRun& run) {
+  if (run.round_trip_us > 0) rtt.push_back(run.round_trip_us);
+  if (run.first_serial_ms > 0) first.push_back(run.first_serial_ms);
+  if (run.rss_kib > 0) rss.push_back(run.rss_kib);
 }
 
 void append(std::vector<double>& to, const std::vector<double>& from) { to.insert(to.end(), from.begin(), from.end()); }
@@ -299,7 +333,7 @@ int main(int argc, char** argv) {
   }
   // KVM: short and long pingpong runs alternately; each pair gives the time per round trip
   // from the difference, which cancels boot, setup and exit.
-  std::vector<double> kvm, kvm_qemu;
+  std::vector<double> kvm, kvm_qemu, first_serial, first_serial_qemu, rss, rss_qemu;
   std::string kvm_note;
   if (paths.guest.empty()) {
     kvm_note = "no test guest built (tests/guest/guest.elf)";
@@ -308,9 +342,8 @@ int main(int argc, char** argv) {
   } else {
     constexpr int kRounds = 200;
     for (int round = 0; round < 3; ++round) {  // nahanni and QEMU alternately
-      if (double us = kvm_pingpong_run(paths, paths.emulator, kRounds); us > 0) kvm.push_back(us);
-      if (!qemu.empty())
-        if (double us = kvm_pingpong_run(paths, qemu, kRounds); us > 0) kvm_qemu.push_back(us);
+      add(kvm, first_serial, rss, kvm_pingpong_run(paths, paths.emulator, kRounds));
+      if (!qemu.empty()) add(kvm_qemu, first_serial_qemu, rss_qemu, kvm_pingpong_run(paths, qemu, kRounds));
     }
     kvm_note = "3 runs of 200 rounds";
     if (kvm.empty()) kvm_note += "; no pair passed";
@@ -336,6 +369,14 @@ int main(int argc, char** argv) {
     print_pair_row("doorbell round trip, test guest to test guest under KVM, the same runs; peer: QEMU 7.2 -accel kvm "
                    "(same guest, devices and server)",
                    "%.1f µs", kvm, kvm_qemu);
+  if (!first_serial.empty() && !first_serial_qemu.empty())
+    print_pair_row("test guest under KVM: exec to the guest's first serial byte (QEMU runs SeaBIOS first; nahanni "
+                   "has no firmware); peer: QEMU 7.2 -accel kvm",
+                   "%.1f ms", first_serial, first_serial_qemu);
+  if (!rss.empty() && !rss_qemu.empty())
+    print_pair_row("test guest under KVM: emulator RSS once the guest has booted and synced with its peer (-m 64, "
+                   "ivshmem-doorbell 4 vectors); peer: QEMU 7.2 -accel kvm",
+                   "%.0f KiB", rss, rss_qemu);
   if (kvm.empty())
     std::printf("| doorbell round trip, test guest to test guest under nahanni -accel kvm | not measured: %s | — | — "
                 "| — | — |\n", kvm_note.c_str());
