@@ -37,11 +37,20 @@ namespace {
 
 constexpr int kExitError = 1;
 
+// One -accel option: the accelerator's name and its other parameters, applied as properties.
+struct AccelOption {
+  std::string name;
+  std::string location;
+  std::vector<std::pair<std::string, OptionValue>> properties;
+};
+
 struct Settings {
   std::string machine_type = "pc";
   MachineConfig machine;
-  std::vector<std::string> accels;  // in order of preference
-  std::string accel_location;
+  std::vector<AccelOption> accel_options;                // -accel, tried in command-line order
+  std::optional<std::vector<std::string>> machine_accels;  // -machine accel=A:B, -enable-kvm (last wins)
+  std::optional<OptionValue> kernel_irqchip;             // -machine kernel-irqchip=, a kvm-accel default
+  std::string accel_location;                            // the chosen -accel, for later errors
   std::optional<std::string> qtest_spec;
   std::optional<std::string> qtest_log;
   bool start_paused = false;
@@ -66,19 +75,23 @@ Status parse_machine(const CmdlineOption& o, Settings& s) {
       if (value.text == "help" || value.text == "?") print_and_exit(machine_list_help());
       s.machine_type = value.text;
     } else if (key == "accel") {
-      s.accels.clear();
-      std::string list = value.text;
-      for (size_t pos = 0; pos <= list.size();) {
+      // QEMU's list: an empty value is an empty list ("no accelerator found"), "a::b" has an
+      // empty name between the colons.
+      std::vector<std::string> names;
+      const std::string& list = value.text;
+      for (size_t pos = 0; !list.empty() && pos <= list.size();) {
         size_t colon = list.find(':', pos);
         if (colon == std::string::npos) colon = list.size();
-        s.accels.push_back(list.substr(pos, colon - pos));
+        names.push_back(list.substr(pos, colon - pos));
         pos = colon + 1;
       }
-      s.accel_location.clear();  // QEMU names no option when -machine accel= fails
+      s.machine_accels = std::move(names);
+    } else if (key == "kernel-irqchip") {
+      s.kernel_irqchip = value;  // as QEMU: a default for kvm-accel, checked when KVM is created
     } else if (key == "memory-backend") {
       s.machine.memory_backend = value.text;
     } else if (key == "usb" || key == "dump-guest-core" || key == "acpi" || key == "vmport" || key == "smm" ||
-               key == "kernel-irqchip" || key == "mem-merge" || key == "graphics" || key == "hpet" || key == "pit" ||
+               key == "mem-merge" || key == "graphics" || key == "hpet" || key == "pit" ||
                key == "sata" || key == "i8042" || key == "nvdimm" || key == "suppress-vmdesc") {
       // Accepted for libvirt; they describe hardware nahanni's pc does not model or always has.
     } else {
@@ -107,18 +120,20 @@ Status parse_memory(const CmdlineOption& o, Settings& s) {
 
 Status parse_accel(const CmdlineOption& o, Settings& s) {
   NN_ASSIGN_OR_RETURN(OptionList opts, parse_keyval(o.arg, "accel"));
-  if (opts.help) {
+  const OptionValue* name = opts.find("accel");
+  // QEMU lists the accelerators for "help" and also when no name is given.
+  if (opts.help || !name || name->text == "help" || name->text == "?") {
     std::string text = "Accelerators supported in QEMU binary:\n";
     for (const TypeInfo* t : TypeRegistry::instance().list(kAccelType, false))
       if (t->name != "qtest-accel") text += t->name.substr(0, t->name.size() - 6) + "\n";  // qtest stays hidden
     print_and_exit(text);
   }
-  for (auto& [key, value] : opts.items) {
-    if (key == "accel") s.accels = {value.text};
-    else if (key != "thread" && key != "kernel-irqchip" && key != "tb-size")
-      return Error::format("Invalid parameter '{}'", key);
-  }
-  s.accel_location = o.location;
+  // The other parameters are the accelerator's properties, set when it is tried
+  // ("Property 'kvm-accel.thread' not found", as in QEMU).
+  AccelOption accel{.name = name->text, .location = o.location, .properties = {}};
+  for (auto& [key, value] : opts.items)
+    if (key != "accel") accel.properties.emplace_back(key, value);
+  s.accel_options.push_back(std::move(accel));
   return {};
 }
 
@@ -181,26 +196,73 @@ Status parse_display(const CmdlineOption& o) {
   return Error::format("Display '{}' is not available", type);
 }
 
-Result<Accelerator*> create_accel(Settings& s, Machine& machine) {
-  // Machine "none" runs no guest code (libvirt probes with it), so it needs no CPU accelerator.
-  bool cpuless = !machine.memory();
-  if (s.accels.empty()) s.accels = {s.qtest_spec || cpuless ? "qtest" : "kvm"};
-  std::optional<Error> last;
-  for (const std::string& name : s.accels) {
-    auto obj = TypeRegistry::instance().create(name + "-accel");
-    auto* accel = dynamic_cast<Accelerator*>(obj.get());
-    if (!accel) {
-      last = Error::format("invalid accelerator {}", name);
+void teardown();
+[[noreturn]] void fail(const std::string& location, const Error& err);
+
+bool accel_compiled_in(const std::string& name) {
+  const TypeInfo* t = TypeRegistry::instance().find(name + "-accel");
+  return t && !t->abstract && TypeRegistry::instance().is_a(t->name, kAccelType);
+}
+
+// QEMU's accelerator list: each candidate is tried in order until one initializes. A name this
+// binary lacks ("tcg": nahanni has no TCG) is "invalid accelerator NAME"; every failure is
+// reported as it happens, and a later success after a failure says "falling back to NAME".
+// With -machine accel=A:B, QEMU reports the invalid names before trying any. Nothing working is
+// exit status 1, with "no accelerator found" only when nothing was reported already. A bad
+// property (-accel kvm,thread=single) ends the start at once, as in QEMU.
+Accelerator* create_accel(Settings& s, Machine& machine) {
+  std::vector<AccelOption> candidates;
+  bool init_failed = false;
+  if (!s.accel_options.empty()) {
+    candidates = s.accel_options;
+  } else {
+    // Machine "none" runs no guest code (libvirt probes with it): qtest unless asked otherwise.
+    bool cpuless = !machine.memory();
+    std::vector<std::string> names = s.machine_accels.value_or(
+        std::vector<std::string>{s.qtest_spec || cpuless ? "qtest" : "kvm"});
+    for (const std::string& name : names) {
+      if (accel_compiled_in(name)) {
+        candidates.push_back(AccelOption{.name = name, .location = "", .properties = {}});
+      } else {
+        log::errorf("invalid accelerator {}", name);
+        init_failed = true;
+      }
+    }
+  }
+  for (const AccelOption& c : candidates) {
+    log::LocationScope where(c.location);
+    if (!accel_compiled_in(c.name)) {
+      log::errorf("invalid accelerator {}", c.name);
+      init_failed = true;
       continue;
     }
+    auto obj = TypeRegistry::instance().create(c.name + "-accel");
+    auto* accel = static_cast<Accelerator*>(obj.get());
+    // -machine kernel-irqchip= is a default for the accelerators that have the property.
+    if (s.kernel_irqchip && accel->find_property("kernel-irqchip")) {
+      if (Status st = accel->set_property("kernel-irqchip", *s.kernel_irqchip); !st)
+        fail("", Error::format("can't apply global {}.kernel-irqchip={}: {}", accel->type_name(),
+                               s.kernel_irqchip->text, st.error().message()));
+    }
+    for (const auto& [key, value] : c.properties)
+      if (Status st = accel->set_property(key, value); !st) fail(c.location, st.error());
     if (Status st = accel->init(machine); !st) {
-      last = std::move(st).error();
+      log::error(st.error());
+      init_failed = true;
       continue;
     }
+    // qtest runs are quiet about it, as in QEMU.
+    if (init_failed && !s.qtest_spec) {
+      log::LocationScope unnamed("");
+      log::errorf("falling back to {}", c.name);
+    }
+    s.accel_location = c.location;
     Object* added = object_root().container("machine")->add_child("accel", std::move(obj));
     return static_cast<Accelerator*>(added);
   }
-  return std::move(*last);
+  if (!init_failed) log::error("no accelerator found");
+  teardown();
+  std::exit(kExitError);
 }
 
 Status write_pidfile(const std::string& path) {
@@ -354,10 +416,7 @@ int vl_main(int argc, char** argv) {
     else if (o.name == "m") st = parse_memory(o, s);
     else if (o.name == "smp") st = parse_smp(o, s);
     else if (o.name == "accel") st = parse_accel(o, s);
-    else if (o.name == "enable-kvm") {
-      s.accels = {"kvm"};
-      s.accel_location.clear();
-    }
+    else if (o.name == "enable-kvm") s.machine_accels = std::vector<std::string>{"kvm"};  // QEMU: -machine accel=kvm
     else if (o.name == "S") s.start_paused = true;
     else if (o.name == "display") st = parse_display(o);
     else if (o.name == "uuid") st = check_uuid(o.arg);
@@ -405,6 +464,8 @@ int vl_main(int argc, char** argv) {
     }
     if (!st) fail(o.location, st.error());
   }
+  if (!s.accel_options.empty() && s.machine_accels)
+    fail("", Error("The -accel and \"-machine accel=\" options are incompatible"));
   if (s.machine.kernel.empty()) {
     if (!s.machine.initrd.empty()) fail("", Error("-initrd only allowed with -kernel option"));
     if (!s.machine.append.empty()) fail("", Error("-append only allowed with -kernel option"));
@@ -440,9 +501,8 @@ int vl_main(int argc, char** argv) {
   auto* machine = static_cast<Machine*>(object_root().add_child("machine", std::move(machine_obj)));
   set_current_machine(machine);
   if (Status st = machine->init(s.machine); !st) fail("", st.error());
-  auto accel = create_accel(s, *machine);
-  if (!accel) fail(s.accel_location, accel.error());
-  set_current_accel(*accel);
+  Accelerator* accel = create_accel(s, *machine);
+  set_current_accel(accel);
   install_runstate_hooks(*machine);
 
   if (s.qtest_spec) {
@@ -487,7 +547,7 @@ int vl_main(int argc, char** argv) {
   }
 
   machine->reset();
-  if (Status st = (*accel)->machine_ready(); !st) fail(s.accel_location, st.error());
+  if (Status st = accel->machine_ready(); !st) fail(s.accel_location, st.error());
   if (!s.pidfile.empty())
     if (Status st = write_pidfile(s.pidfile); !st) fail("", st.error());
   daemonize_finish();

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include <nlohmann/json.hpp>
+
 #include "accel/kvm/kvm-cpu-state.h"
 #include "hw/i386/ioapic.h"
 #include "hw/i386/pc.h"
@@ -19,11 +21,30 @@
 namespace nahanni {
 namespace {
 
+// kernel-irqchip: QEMU's OnOffSplit. Only "on" can be honoured (the design has the in-kernel
+// irqchip only); "off" and "split" fail the accelerator's initialisation with the reason.
+PropertyInfo kernel_irqchip_property() {
+  return PropertyInfo{
+      .name = "kernel-irqchip",
+      .type = "OnOffSplit",
+      .description = "Configure KVM in-kernel irqchip (only 'on': PIC, IOAPIC and local APICs in the kernel)",
+      .default_value = "\"on\"",
+      .set = [](Object& o, std::string_view, const OptionValue& v) -> Status {
+        if (v.text != "on" && v.text != "off" && v.text != "split")
+          return Error::format("Parameter 'kernel-irqchip' does not accept value '{}'", v.text);
+        static_cast<KvmAccel&>(o).set_kernel_irqchip(v.text);
+        return {};
+      },
+      .get = [](const Object& o, nlohmann::json& out) { out = static_cast<const KvmAccel&>(o).kernel_irqchip(); },
+  };
+}
+
 const TypeRegistration kKvmAccelType_{TypeInfo{
     .name = std::string(kKvmAccelType),
     .parent = std::string(kAccelType),
     .description = "KVM accelerator: vCPU threads on /dev/kvm with an in-kernel irqchip",
     .factory = make_factory<KvmAccel>(),
+    .properties = {kernel_irqchip_property()},
     .user_creatable = false,
 }};
 
@@ -50,9 +71,19 @@ KvmAccel::~KvmAccel() { shutdown(); }
 KvmAccel* current_kvm_accel() { return dynamic_cast<KvmAccel*>(current_accel()); }
 
 Status KvmAccel::init(Machine& machine) {
-  pc_ = dynamic_cast<PcMachine*>(&machine);
-  if (!pc_ || !machine.memory()) return Error("failed to initialize kvm: the machine has no x86 CPUs to run");
+  if (kernel_irqchip_ != "on")
+    return Error::format("kernel-irqchip={} is not supported: nahanni's KVM accelerator always uses the in-kernel "
+                         "irqchip (PIC, IOAPIC and local APICs)",
+                         kernel_irqchip_);
   NN_ASSIGN_OR_RETURN(system_, KvmSystem::open());
+  pc_ = dynamic_cast<PcMachine*>(&machine);
+  if (!pc_ || !machine.memory()) {
+    // Machine "none" (libvirt's probe: -machine none,accel=kvm:tcg): a VM with no RAM and no
+    // vCPUs, as QEMU has; nothing runs in it.
+    pc_ = nullptr;
+    NN_ASSIGN_OR_RETURN(vm_, system_->create_vm());
+    return {};
+  }
   unsigned cpus = machine.cpu_count();
   if (cpus > system_->max_vcpus()) {
     // QEMU's two lines: the reason bare, then the errno of the failed initialisation.
@@ -105,6 +136,7 @@ void KvmAccel::deliver_msi(uint64_t address, uint32_t data) {
 }
 
 Status KvmAccel::machine_ready() {
+  if (!pc_) return {};  // machine "none": no vCPUs
   if (!pc_->boot_entry())
     return Error("nahanni has no firmware: boot a kernel with -kernel (a PVH ELF or a Linux bzImage)");
   route_to_main_loop(machine_->on_guest_reset);

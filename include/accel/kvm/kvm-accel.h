@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "accel/kvm/kvm-ioeventfds.h"
@@ -32,7 +33,7 @@ class KvmAccel : public Accelerator {
   void deliver_msi(uint64_t address, uint32_t data) override;
   Status start() override;
   void stop() override;
-  bool has_cpus() const override { return true; }
+  bool has_cpus() const override { return pc_ != nullptr; }
   Status machine_ready() override;
   void reset() override;
   void shutdown() override;
@@ -46,6 +47,9 @@ class KvmAccel : public Accelerator {
   const KvmIrqRouting* irq_routing() const { return routing_.get(); }
   // Raises or lowers an input of the in-kernel IOAPIC/PIC (KVM_IRQ_LINE).
   void set_irq_line(unsigned gsi, int level);
+  // The "kernel-irqchip" property (QEMU's on/off/split); init() refuses all but "on".
+  const std::string& kernel_irqchip() const { return kernel_irqchip_; }
+  void set_kernel_irqchip(std::string value) { kernel_irqchip_ = std::move(value); }
 
  private:
   Status create_vcpus();
@@ -62,6 +66,7 @@ class KvmAccel : public Accelerator {
   std::unique_ptr<KvmIoeventfds> pio_ioeventfds_;
   std::vector<std::unique_ptr<KvmVcpu>> vcpus_;
   bool running_ = false;
+  std::string kernel_irqchip_ = "on";
 };
 
 inline constexpr std::string_view kKvmAccelType = "kvm-accel";
