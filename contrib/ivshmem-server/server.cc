@@ -52,7 +52,10 @@ bool IvshmemServer::allowed(const PeerCredentials& cred) const {
 }
 
 void IvshmemServer::on_listener_ready() {
-  while (true) {
+  // Each arrival costs a message to every peer: a bounded batch per wake-up, so a storm of
+  // connections cannot keep the peers already there from being served (level-triggered: the
+  // rest of the backlog wakes us again).
+  for (int budget = kAcceptsPerWakeup; budget > 0; --budget) {
     UniqueFd sock(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!sock) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -213,25 +216,29 @@ void IvshmemServer::on_peer_event(uint16_t id, uint32_t revents) {
 }
 
 void IvshmemServer::read_requests(Peer& peer) {
-  MessageReader& reader = inputs_[peer.id];
-  std::byte buf[64];
-  while (true) {
-    std::vector<UniqueFd> fds;
-    ssize_t n = recv_with_fds(peer.sock.get(), buf, fds, 4);
-    if (n == 0) return doom(peer.id, "");
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      if (errno == ECONNRESET) return doom(peer.id, "");
-      return doom(peer.id, fmt::format("cannot read: {}", std::strerror(errno)));
-    }
-    if (!fds.empty()) return doom(peer.id, "it sent a file descriptor");
-    if (auto st = reader.feed(std::span<const std::byte>(buf, static_cast<size_t>(n))); !st)
-      return doom(peer.id, st.error().message());
-    while (auto msg = reader.next()) {
-      if (msg->value < 1 || msg->value > config_.max_vectors)
-        return doom(peer.id, fmt::format("it asked for {} vectors (max is {})", msg->value, config_.max_vectors));
-      grow_vectors(peer, static_cast<unsigned>(msg->value));
-    }
+  // A peer has one thing to say in its whole life: its vector request. So one read of two
+  // messages' worth per wake-up is all an honest peer needs, and enough to catch a second
+  // request; a peer writing as fast as it can is dropped at its second message instead of
+  // holding the loop while the others wait. Unread bytes wake us again (level-triggered).
+  PeerInput& input = inputs_[peer.id];
+  std::byte buf[2 * kMessageSize];
+  std::vector<UniqueFd> fds;
+  ssize_t n = recv_with_fds(peer.sock.get(), buf, fds, 4);
+  if (n == 0) return doom(peer.id, "");
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    if (errno == ECONNRESET) return doom(peer.id, "");
+    return doom(peer.id, fmt::format("cannot read: {}", std::strerror(errno)));
+  }
+  if (!fds.empty()) return doom(peer.id, "it sent a file descriptor");
+  if (auto st = input.reader.feed(std::span<const std::byte>(buf, static_cast<size_t>(n))); !st)
+    return doom(peer.id, st.error().message());
+  while (auto msg = input.reader.next()) {
+    if (input.asked) return doom(peer.id, "it sent more than one vector request");
+    input.asked = true;
+    if (msg->value < 1 || msg->value > config_.max_vectors)
+      return doom(peer.id, fmt::format("it asked for {} vectors (max is {})", msg->value, config_.max_vectors));
+    grow_vectors(peer, static_cast<unsigned>(msg->value));
   }
 }
 

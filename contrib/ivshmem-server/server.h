@@ -4,10 +4,10 @@
 // whose outbox overflows is dropped (its departure announced to the others like any other).
 //
 // Extension (wire compatible): a peer may send one 8-byte little-endian int64 N asking for
-// N vectors in all (1..max_vectors). If N exceeds what it has, the server creates the extra
-// eventfds and sends them as more "own id + fd" messages to it and "its id + fd" messages to
-// the others, exactly as the protocol announces vectors. QEMU's peers never send anything,
-// and get the default -n vectors.
+// N vectors in all (1..max_vectors), once: anything more gets it dropped. If N exceeds what
+// it has, the server creates the extra eventfds and sends them as more "own id + fd"
+// messages to it and "its id + fd" messages to the others, exactly as the protocol announces
+// vectors. QEMU's peers never send anything, and get the default -n vectors.
 #pragma once
 
 #include <cstdint>
@@ -50,7 +50,9 @@ class IvshmemServer {
  private:
   struct PeerInput {
     MessageReader reader;
+    bool asked = false;  // its one vector request has come
   };
+  static constexpr int kAcceptsPerWakeup = 16;
 
   void on_listener_ready();
   // accept() failed for lack of descriptors: closes the newcomer's connection (true) if the
@@ -79,7 +81,7 @@ class IvshmemServer {
   EventLoop::Handle accept_retry_;
   EventLoop::Handle inflight_retry_;
   PeerTable peers_;
-  std::map<uint16_t, MessageReader> inputs_;
+  std::map<uint16_t, PeerInput> inputs_;
   std::vector<std::pair<uint16_t, std::string>> doomed_;
   std::vector<PeerVectors> greeting_others_;  // admit()'s scratch list of the other peers
   uint64_t peers_served_ = 0;

@@ -1,6 +1,7 @@
 // ivshmem-server under hostile peers and scarce resources (issue #10): the socket is owner-only
 // by default, the uid allow-list holds against a real second uid, a peer cannot truncate the
-// shared memory, a peer vanishing mid-request is dropped without harm, running out of
+// shared memory, a peer vanishing mid-request is dropped without harm, a peer flooding requests
+// is dropped without starving the others, running out of
 // descriptors refuses newcomers at once while the others are served, and memory the file
 // system cannot hold is an error at start-up. docs/system/security.rst states the rules.
 #include <gtest/gtest.h>
@@ -14,7 +15,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -153,20 +156,90 @@ TEST(IvshmemServerFaults, a_peer_vanishing_mid_request_is_dropped_and_the_others
   ASSERT_TRUE(server);
   RawPeer a(sock);
   ASSERT_TRUE(a.pump_until([&] { return a.session().ready(); }));
+  int fds = server->fd_count();  // with a alone: a's socket and eventfd
   {
     RawPeer b(sock);
     ASSERT_TRUE(b.pump_until([&] { return b.session().ready(); }));
+    EXPECT_EQ(server->fd_count(), fds + 2);
     auto request = encode_message(2);
     ASSERT_EQ(::write(b.sock(), request.data(), 4), 4);  // half of a vector request, then gone
   }
   ASSERT_TRUE(a.pump_until([&] { return a.gone().size() == 1; }));
   EXPECT_EQ(a.gone()[0], 1);
+  // b's socket and eventfd are closed, and no half-read request keeps the loop busy.
+  EXPECT_TRUE(eventually([&] { return server->fd_count() == fds; })) << server->fd_count() << " != " << fds;
+  EXPECT_TRUE(stays_idle(server->pid()));
   RawPeer c(sock);
   ASSERT_TRUE(c.pump_until([&] { return c.session().ready() && c.vectors_of(c.id()) == 1; }));
   ASSERT_TRUE(a.pump_until([&] { return a.vectors_of(c.id()) == 1; }));
   ASSERT_TRUE(ring(a.vector_fd(c.id(), 0)));
   EXPECT_TRUE(rung(c.vector_fd(c.id(), 0)));
   EXPECT_TRUE(a.errors().empty());
+  EXPECT_TRUE(server->running());
+}
+
+// The vector request is the one thing a peer may ever send, so a peer writing requests as
+// fast as it can is dropped at its second one: it cannot hold the server's loop, and a
+// newcomer arriving meanwhile gets its whole greeting.
+TEST(IvshmemServerFaults, a_peer_flooding_requests_is_dropped_and_a_newcomer_is_still_greeted) {
+  TempDir dir;
+  std::string sock = dir.file("sock");
+  auto server = start_server(dir, sock, {"-n", "1"});
+  ASSERT_TRUE(server);
+  RawPeer a(sock);
+  ASSERT_TRUE(a.pump_until([&] { return a.session().ready() && a.vectors_of(0) == 1; }));
+  int fds = server->fd_count();
+  RawPeer flooder(sock);
+  ASSERT_TRUE(flooder.pump_until([&] { return flooder.vectors_of(1) == 1 && flooder.vectors_of(0) == 1; }));
+  ASSERT_TRUE(a.pump_until([&] { return a.vectors_of(1) == 1; }));
+
+  std::atomic<uint64_t> written{0};
+  int flood_error = 0;
+  std::thread flood([&] {
+    auto request = encode_message(1);  // valid: the one vector it has
+    auto deadline = std::chrono::steady_clock::now() + kPatience;
+    while (std::chrono::steady_clock::now() < deadline) {
+      ssize_t w = ::send(flooder.sock(), request.data(), request.size(), MSG_NOSIGNAL);
+      if (w == static_cast<ssize_t>(request.size())) {
+        written.fetch_add(1);
+        continue;
+      }
+      if (w < 0 && errno == EAGAIN) {
+        pollfd p{flooder.sock(), POLLOUT, 0};
+        ::poll(&p, 1, 100);
+        continue;
+      }
+      flood_error = w < 0 ? errno : -1;
+      return;
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return written.load() >= 2; }));
+  RawPeer newcomer(sock);
+  bool greeted = newcomer.pump_until(
+      [&] { return newcomer.session().ready() && newcomer.vectors_of(newcomer.id()) == 1 && newcomer.vectors_of(0) == 1; });
+  flood.join();
+  ASSERT_TRUE(greeted);
+  EXPECT_EQ(newcomer.id(), 2);
+  EXPECT_TRUE(newcomer.errors().empty());
+  EXPECT_TRUE(flood_error == EPIPE || flood_error == ECONNRESET) << flood_error;
+  EXPECT_TRUE(flooder.wait_eof());
+  ASSERT_TRUE(a.pump_until([&] { return a.gone().size() == 1; }));
+  EXPECT_EQ(a.gone()[0], 1);
+  EXPECT_TRUE(eventually([&] {
+    return server->err().find("dropping peer 1: it sent more than one vector request") != std::string::npos;
+  })) << server->err();
+  // The newcomer and a still ring each other.
+  ASSERT_TRUE(a.pump_until([&] { return a.vectors_of(2) == 1; }));
+  ASSERT_TRUE(ring(a.vector_fd(2, 0)));
+  EXPECT_TRUE(rung(newcomer.vector_fd(2, 0)));
+  ASSERT_TRUE(ring(newcomer.vector_fd(0, 0)));
+  EXPECT_TRUE(rung(a.vector_fd(0, 0)));
+
+  // Nothing of the flooder or the newcomer is left, and the loop goes back to sleep.
+  newcomer.close();
+  ASSERT_TRUE(a.pump_until([&] { return a.gone().size() == 2; }));
+  EXPECT_TRUE(eventually([&] { return server->fd_count() == fds; })) << server->fd_count() << " != " << fds;
+  EXPECT_TRUE(stays_idle(server->pid()));
   EXPECT_TRUE(server->running());
 }
 

@@ -285,12 +285,23 @@ TEST(IvshmemServer, a_peer_may_ask_for_more_vectors) {
   EXPECT_EQ(a.vectors_of(0), 1u);
   ASSERT_TRUE(ring(a.vector_fd(1, 2)));
   EXPECT_TRUE(rung(b.vector_fd(1, 2)));
-  // Beyond --max-vectors: that peer is dropped, the others are told.
-  auto too_many = encode_message(5);
-  ASSERT_EQ(send_with_fds(b.sock(), too_many, {}), 8);
+  // A peer asks once: a second request, even a valid one, gets it dropped; the others are told.
+  ASSERT_EQ(send_with_fds(b.sock(), req, {}), 8);
   EXPECT_TRUE(b.wait_eof());
   ASSERT_TRUE(a.pump_until([&] { return a.gone().size() == 1; }));
-  EXPECT_TRUE(eventually([&] { return server->err().find("dropping peer 1: it asked for 5 vectors (max is 4)") != std::string::npos; }));
+  EXPECT_TRUE(eventually([&] { return server->err().find("dropping peer 1: it sent more than one vector request") != std::string::npos; }))
+      << server->err();
+  // Beyond --max-vectors: that peer is dropped, the others are told.
+  RawPeer c(sock);
+  ASSERT_TRUE(c.pump_until([&] { return c.session().ready() && c.vectors_of(c.id()) == 1; }));
+  auto too_many = encode_message(5);
+  ASSERT_EQ(send_with_fds(c.sock(), too_many, {}), 8);
+  EXPECT_TRUE(c.wait_eof());
+  ASSERT_TRUE(a.pump_until([&] { return a.gone().size() == 2; }));
+  EXPECT_TRUE(eventually([&] { return server->err().find("dropping peer 2: it asked for 5 vectors (max is 4)") != std::string::npos; }))
+      << server->err();
+  EXPECT_EQ(a.vectors_of(0), 1u);
+  EXPECT_TRUE(server->running());
 }
 
 TEST(IvshmemServer, a_peer_sending_descriptors_is_dropped) {
