@@ -137,8 +137,9 @@ Status parse_accel(const CmdlineOption& o, Settings& s) {
   return {};
 }
 
-// -smp [cpus=]N[,maxcpus=M][,sockets=S,dies=D,cores=C,threads=T]: nahanni models no topology, so
-// the CPU count is N, or the product of the topology when N is omitted.
+// -smp [cpus=]N[,maxcpus=M][,sockets=S,dies=D,cores=C,threads=T]: nahanni models only the count
+// (the guest sees one socket of N cores), so it is N, or the product of the topology when N is
+// omitted.
 Status parse_smp(const CmdlineOption& o, Settings& s) {
   static constexpr uint64_t kPcMaxCpus = 255;  // pc-i440fx's limit in QEMU
   NN_ASSIGN_OR_RETURN(OptionList opts, parse_keyval(o.arg, "cpus"));

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -38,6 +39,18 @@ constexpr uint32_t kDeliveryModeMask = 7u << 8;
 constexpr uint32_t kLvtMasked = 1u << 16;
 
 constexpr uint32_t kCpuidHypervisorBit = 1u << 31;
+constexpr uint32_t kCpuidHtt = 1u << 28;  // leaf 1 EDX: EBX[23:16] is valid
+// Leaf 0xb level types (Intel SDM vol. 2A, CPUID leaf 0BH).
+constexpr uint32_t kLevelSmt = 1, kLevelCore = 2;
+// Leaf 0 EBX of AMD and Hygon parts ("Auth", "Hygo"): their core count is in 0x80000008.
+constexpr uint32_t kVendorAmdEbx = 0x68747541, kVendorHygonEbx = 0x6f677948;
+
+// Bits an id of `n` values takes in the APIC id (0 for 1).
+uint32_t id_bits(unsigned n) {
+  uint32_t bits = 0;
+  while ((1u << bits) < n) ++bits;
+  return bits;
+}
 
 Error ioctl_error(const char* what) { return Error::format("kvm: {} failed: {}", what, std::strerror(errno)); }
 
@@ -63,23 +76,81 @@ uint32_t& apic_reg(kvm_lapic_state& st, size_t offset) { return *reinterpret_cas
 
 std::vector<kvm_cpuid_entry2> kvm_vcpu_cpuid(const std::vector<kvm_cpuid_entry2>& supported, unsigned apic_id,
                                              unsigned cpu_count) {
-  std::vector<kvm_cpuid_entry2> out = supported;
-  for (kvm_cpuid_entry2& e : out) {
+  // The topology QEMU gives -smp N on pc-i440fx-7.2: one socket of N cores, one thread each, so
+  // APIC id = vCPU index and the core id takes the low id_bits(N) bits. The host's own counts
+  // (leaf 1, leaf 4, leaf 0xb) must not show through.
+  const unsigned cores = std::max(cpu_count, 1u);
+  const uint32_t core_bits = id_bits(cores);
+  bool amd = false, has_0b = false, has_1f = false;
+  std::vector<kvm_cpuid_entry2> out;
+  for (kvm_cpuid_entry2 e : supported) {
     switch (e.function) {
+      case 0:
+        amd = e.ebx == kVendorAmdEbx || e.ebx == kVendorHygonEbx;
+        break;
       case 1:
-        e.ebx = (e.ebx & 0x0000ffffu) | (apic_id << 24) | (std::min(cpu_count, 255u) << 16);
+        // EBX[31:24] initial APIC id; EBX[23:16] logical processors in the package, valid with
+        // HTT, which (as QEMU) is set only when there is more than one.
+        e.ebx = (e.ebx & 0x0000ffffu) | (apic_id << 24) | (cores > 1 ? std::min(cores, 255u) << 16 : 0);
+        e.edx = cores > 1 ? e.edx | kCpuidHtt : e.edx & ~kCpuidHtt;
         e.ecx |= kCpuidHypervisorBit;
         break;
-      case 0xb:
-      case 0x1f:
-        e.edx = apic_id;  // x2APIC id
+      case 4:
+        // Deterministic cache parameters: EAX[31:26] cores in the package - 1, EAX[25:14]
+        // addressable ids sharing the cache - 1 (one thread for L1/L2; the package's id space
+        // for L3, a power of two). QEMU 7.2 -cpu host -smp 3 shows the same (0x0800c163).
+        if (e.eax & 0x1f) {
+          uint32_t level = (e.eax >> 5) & 7;
+          uint32_t sharing = level >= 3 ? std::min((1u << core_bits) - 1, 4095u) : 0;
+          e.eax = (e.eax & 0x3fffu) | ((std::min(cores, 64u) - 1) << 26) | (sharing << 14);
+        }
         break;
       case 6:
         e.ecx &= ~(1u << 3);  // no energy-performance bias MSR behind it
         break;
+      case 0xb:
+        has_0b = true;
+        continue;  // rebuilt below, one entry per level
+      case 0x1f:
+        has_1f = true;
+        continue;
+      case 0x80000008:
+        // AMD: ECX[7:0] cores - 1, ECX[15:12] APIC id bits for the core. Reserved on Intel.
+        if (amd) e.ecx = (e.ecx & ~0xf0ffu) | (core_bits << 12) | ((std::min(cores, 256u) - 1) & 0xff);
+        break;
+      case 0x8000001e:
+        // AMD topology extensions: extended APIC id, core id with one thread per core, node 0.
+        e.eax = apic_id;
+        e.ebx = (e.ebx & ~0xffffu) | (apic_id & 0xff);
+        e.ecx = 0;
+        break;
       default:
         break;
     }
+    out.push_back(e);
+  }
+  auto level = [&](uint32_t function, uint32_t index, uint32_t eax, uint32_t ebx, uint32_t type) {
+    kvm_cpuid_entry2 e{};
+    e.function = function;
+    e.index = index;
+    e.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+    e.eax = eax;
+    e.ebx = ebx;
+    e.ecx = (type << 8) | index;
+    e.edx = apic_id;  // x2APIC id
+    out.push_back(e);
+  };
+  if (has_0b) {
+    level(0xb, 0, 0, 1, kLevelSmt);                  // one thread per core: no SMT bits
+    level(0xb, 1, core_bits, cores, kLevelCore);     // the package: `cores` logical processors
+    level(0xb, 2, 0, 0, 0);                          // no further level
+  }
+  if (has_1f) {
+    // As QEMU with one die: leaf 0x1f is all zero, so software reads leaf 0xb.
+    kvm_cpuid_entry2 e{};
+    e.function = 0x1f;
+    e.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+    out.push_back(e);
   }
   return out;
 }

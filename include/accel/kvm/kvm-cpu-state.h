@@ -1,6 +1,7 @@
-// The x86 state KVM needs per vCPU: CPUID (the host's supported set, with this vCPU's APIC id
-// and the hypervisor bit), the local APIC in virtual-wire mode (LINT0 ExtINT, LINT1 NMI), the
-// basic MSRs, a clean FPU, and the boot loader's entry state (X86CpuEntry) for the first vCPU.
+// The x86 state KVM needs per vCPU: CPUID (the host's supported set, with this vCPU's APIC id,
+// the hypervisor bit and the -smp topology), the local APIC in virtual-wire mode (LINT0 ExtINT,
+// LINT1 NMI), the basic MSRs, a clean FPU, and the boot loader's entry state (X86CpuEntry) for
+// the first vCPU.
 #pragma once
 
 #include <linux/kvm.h>
@@ -12,7 +13,9 @@
 
 namespace nahanni {
 
-// CPUID for the vCPU with `apic_id` out of `cpu_count`.
+// CPUID for the vCPU with `apic_id` out of `cpu_count`: the host's supported set with the
+// hypervisor bit, and the topology of one socket with `cpu_count` cores of one thread (QEMU's
+// default for -smp N) in leaves 1, 4, 0xb, 0x1f (zero: one die) and AMD's 0x80000008/0x8000001e.
 std::vector<kvm_cpuid_entry2> kvm_vcpu_cpuid(const std::vector<kvm_cpuid_entry2>& supported, unsigned apic_id,
                                              unsigned cpu_count);
 Status kvm_set_cpuid(int vcpu_fd, const std::vector<kvm_cpuid_entry2>& entries);
