@@ -103,9 +103,9 @@ class GuestLab {
     return {"-object", "memory-backend-file,id=shm,mem-path=" + path + ",size=1M,share=on", "-device",
             "ivshmem-plain,id=iv0,memdev=shm"};
   }
-  std::vector<std::string> doorbell_device(const std::string& extra = "") const {
+  std::vector<std::string> doorbell_device(const std::string& extra = "", unsigned vectors = kVectors) const {
     return {"-chardev", "socket,id=ivs,path=" + socket_, "-device",
-            fmt::format("ivshmem-doorbell,id=iv0,chardev=ivs,vectors={}{}", kVectors, extra)};
+            fmt::format("ivshmem-doorbell,id=iv0,chardev=ivs,vectors={}{}", vectors, extra)};
   }
 
   // ivshmem-server with kVectors vectors and 1 MiB of memory. With `shm_name`, the memory is

@@ -39,6 +39,11 @@ struct [[gnu::packed]] IdtPointer {
 alignas(16) IdtEntry idt[256];
 volatile uint64_t device_counts[kMaxDeviceVectors];
 volatile uint64_t unexpected_count;
+volatile uint64_t intx_count;
+volatile uint64_t intx_spurious_count;
+volatile uint32_t intx_ack_value;
+uint32_t (*intx_ack)(void*);
+void* intx_ack_arg;
 volatile uint64_t seconds;
 volatile uint64_t watchdog_deadline;
 unsigned watchdog_period;
@@ -65,7 +70,18 @@ extern "C" void interrupt_dispatch(InterruptFrame* frame) {
   if (v == kSpuriousVector) return;  // no EOI for spurious interrupts
   if (v == kTimerVector)
     seconds = seconds + 1;
-  else if (v >= kDeviceVectorBase && v < kDeviceVectorBase + kMaxDeviceVectors)
+  else if (v == kIntxVector && intx_ack) {
+    // The line drops before the EOI. A level-triggered line may interrupt with nothing pending
+    // (shared lines; kvm_pvm delivers a level interrupt once more after its EOI): as a driver
+    // does, only an interrupt the device claims counts.
+    uint32_t status = intx_ack(intx_ack_arg);
+    if (status) {
+      intx_ack_value = status;
+      intx_count = intx_count + 1;
+    } else {
+      intx_spurious_count = intx_spurious_count + 1;
+    }
+  } else if (v >= kDeviceVectorBase && v < kDeviceVectorBase + kMaxDeviceVectors)
     device_counts[v - kDeviceVectorBase] = device_counts[v - kDeviceVectorBase] + 1;
   else
     unexpected_count = unexpected_count + 1;
@@ -113,6 +129,14 @@ uint64_t device_interrupts(unsigned vector) {
 }
 
 uint64_t unexpected_interrupts() { return unexpected_count; }
+
+void set_intx_ack(uint32_t (*ack)(void*), void* arg) {
+  intx_ack_arg = arg;
+  intx_ack = ack;
+}
+uint64_t intx_interrupts() { return intx_count; }
+uint64_t intx_spurious_interrupts() { return intx_spurious_count; }
+uint32_t intx_last_ack() { return intx_ack_value; }
 
 void watchdog_kick() { watchdog_deadline = seconds + watchdog_period; }
 

@@ -11,6 +11,7 @@ namespace nahanni::guest {
 inline constexpr unsigned kDeviceVectorBase = 0x40;
 inline constexpr unsigned kMaxDeviceVectors = 64;
 inline constexpr unsigned kTimerVector = 0x30;
+inline constexpr unsigned kIntxVector = 0x38;  // a device's INTx through the IOAPIC
 inline constexpr unsigned kSpuriousVector = 0xff;
 
 // Loads the IDT, masks the 8259 PICs, enables the LAPIC and starts its periodic one-second
@@ -20,6 +21,13 @@ uint32_t lapic_id();
 
 // Interrupts seen on device vector N so far.
 uint64_t device_interrupts(unsigned vector);
+// INTx (level-triggered): `ack(arg)` runs in the handler before the EOI and must make the
+// device lower its line (ivshmem: read IntrStatus); it returns what it read. Interrupts where
+// it read non-zero are counted (the last value kept for reports), the others are spurious.
+void set_intx_ack(uint32_t (*ack)(void*), void* arg);
+uint64_t intx_interrupts();
+uint64_t intx_spurious_interrupts();
+uint32_t intx_last_ack();
 // Other vectors that arrived with no handler (counted, reported at the end).
 uint64_t unexpected_interrupts();
 

@@ -4,6 +4,7 @@
 #include "exit-status.h"
 #include "interrupts.h"
 #include "io.h"
+#include "mptable.h"
 #include "hw/misc/ivshmem-regs.h"
 
 namespace nahanni::guest {
@@ -220,6 +221,61 @@ void run_pingpong(const Step& step, GuestContext& ctx) {
   print("guest: pingpong peer %d vector %d rounds %d done\n", peer, vector, rounds);
 }
 
+// INTx: the device's pin, routed by the MP table to an IOAPIC input, programmed for
+// kIntxVector on this CPU. The handler reads IntrStatus, which clears it and drops the line
+// before the EOI (a level-triggered input would fire again otherwise).
+constexpr uint8_t kPciInterruptPin = 0x3d;
+constexpr uint32_t kIoapicRegisterSelect = 0x00, kIoapicWindow = 0x10, kIoapicRedirection = 0x10;
+constexpr uint32_t kRedirectionActiveLow = 1u << 13, kRedirectionLevel = 1u << 15;
+
+uint32_t acknowledge_intx(void* device) {
+  return ivshmem_read(*static_cast<const IvshmemDevice*>(device), regs::kIntrStatus);
+}
+
+void ioapic_write(uint64_t ioapic, uint32_t reg, uint32_t value) {
+  mmio_write32(ioapic + kIoapicRegisterSelect, reg);
+  mmio_write32(ioapic + kIoapicWindow, value);
+}
+
+void set_up_intx(const Step& step, GuestContext& ctx) {
+  IvshmemDevice& dev = *ctx.device;
+  if (dev.vectors) {
+    print("guest: step %s: the device interrupts through MSI-X, not INTx\n", step.name);
+    guest_exit(ExitStatus::kNoDevice, "MSI-X, not INTx");
+  }
+  uint8_t pin = pci_read8(dev.pci, kPciInterruptPin);
+  if (pin < 1 || pin > 4) {
+    print("guest: step %s: the device has no INTx pin\n", step.name);
+    guest_exit(ExitStatus::kNoDevice, "no INTx pin");
+  }
+  IntxRoute route;
+  if (!mp_find_intx_route(dev.pci.device, pin, &route))
+    guest_exit(ExitStatus::kDeviceSetup, "no MP table entry routes the INTx pin");
+  static const char* const kPins[] = {"INTA", "INTB", "INTC", "INTD"};
+  print("guest: intx %s ioapic %x input %d %s %s vector %x\n", kPins[pin - 1], route.ioapic, route.input,
+        route.level ? "level" : "edge", route.active_low ? "active-low" : "active-high", kIntxVector);
+  uint32_t entry = kIoapicRedirection + 2u * route.input;  // low dword; the high one follows
+  ioapic_write(route.ioapic, entry + 1, lapic_id() << 24);  // physical destination: this CPU
+  ioapic_write(route.ioapic, entry, kIntxVector | (route.level ? kRedirectionLevel : 0) |
+                                        (route.active_low ? kRedirectionActiveLow : 0));  // fixed, unmasked
+  set_intx_ack(acknowledge_intx, &dev);
+  uint16_t command = pci_read16(dev.pci, kPciCommand);
+  pci_write16(dev.pci, kPciCommand, static_cast<uint16_t>(command & ~kPciCommandIntxDisable));
+  ivshmem_write(dev, regs::kIntrMask, 1);  // a ring that came early raises the line now
+  ctx.intx_ready = true;
+}
+
+bool intx_count_reached(void* target) { return intx_interrupts() >= *static_cast<uint64_t*>(target); }
+
+void run_wait_intx(const Step& step, GuestContext& ctx) {
+  uint64_t target = number(step, "count", false, 1);
+  if (!ctx.intx_ready) set_up_intx(step, ctx);
+  watchdog_kick();
+  wait_until(intx_count_reached, &target, "wait-intx: the INTx interrupt", true);
+  print("guest: intx count %d intrstatus %x spurious %d\n", intx_interrupts(), intx_last_ack(),
+        intx_spurious_interrupts());
+}
+
 void run_registers(const Step&, GuestContext& ctx) {
   const IvshmemDevice& d = *ctx.device;
   print("guest: registers intrmask %x intrstatus %x ivposition %d\n", ivshmem_read(d, regs::kIntrMask),
@@ -244,6 +300,7 @@ const Scenario kScenarios[] = {
     {"wait", true, "vector count", run_wait},
     {"pingpong", true, "peer rounds vector initiator self", run_pingpong},
     {"sync", true, "peer self", run_sync},
+    {"wait-intx", true, "count", run_wait_intx},
     {nullptr, false, nullptr, nullptr},
 };
 

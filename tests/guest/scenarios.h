@@ -11,6 +11,7 @@ struct GuestContext {
   uint64_t sync_offset = 0;         // shared-memory offset of the sync slots
   uint64_t sync_generation = 0;
   int own_id = -1;                  // IVPosition, read at set-up
+  bool intx_ready = false;          // wait-intx programmed the IOAPIC and IntrMask
 };
 
 struct Scenario {
