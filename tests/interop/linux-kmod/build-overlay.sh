@@ -3,8 +3,9 @@
 # which already holds nahanni_ivshmem.ko) with a second cpio archive appended that adds
 # ivshmem-kmod and the kmod scenarios. The kernel unpacks concatenated archives in order.
 #   build-overlay.sh OUTDIR BASE-INITRAMFS BASE-STATUS TOOL KMOD-STATUS
-# OUTDIR gets initramfs.cpio.gz and status (the base image's, or the kernel module's own
-# "skip:" status when the module could not be built).
+# OUTDIR gets initramfs.cpio.gz and status: the base image's, the kernel module's own "skip:"
+# status when the module was not built, or "skip:" when the base image left the module out
+# (its extra-modules, beside BASE-STATUS, says why: another kernel than the module's).
 set -eu
 outdir=$1 base_initramfs=$2 base_status=$3 tool=$4 kmod_status=$5
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +21,13 @@ case $bstatus in
   ok*) ;;
   *) : > "$outdir/initramfs.cpio.gz"; status "$bstatus"; exit 0 ;;
 esac
+extras=$(dirname "$base_status")/extra-modules
+if ! grep -q "^in nahanni_ivshmem.ko " "$extras" 2>/dev/null; then
+  why=$(sed -n 's/^out nahanni_ivshmem.ko: //p' "$extras" 2>/dev/null)
+  : > "$outdir/initramfs.cpio.gz"
+  status "skip: nahanni_ivshmem.ko is not in the Linux guest image: ${why:-$extras does not list it}"
+  exit 0
+fi
 stage=$outdir/overlay.d
 rm -rf "$stage"
 mkdir -p "$stage/bin" "$stage/scenarios"
