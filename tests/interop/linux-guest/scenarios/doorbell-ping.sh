@@ -4,3 +4,5 @@ set -e
 ivshmem-guest bind-uio -d doorbell
 ivshmem-guest info -d doorbell
 ivshmem-guest ping -d doorbell --count "$1" -v
+# Still bound to uio_pci_generic after the exchange (the BARs were mapped through sysfs).
+ivshmem-guest list
