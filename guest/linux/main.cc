@@ -63,7 +63,8 @@ const std::map<std::string, const char*> kCommandHelp = {
     {"ring", "Usage: ivshmem-guest ring [-d DEV] --peer N [--vector V]\nRings vector V (default 0) of peer N.\n"},
     {"wait", "Usage: ivshmem-guest wait [-d DEV] [-b BACKEND] [--count N] [--timeout MS]\n"
              "Waits for N rings (default 1), printing the vectors of each; fails after MS ms (default 60000)\n"
-             "without one. BACKEND: auto, uio, poll, msix-poll.\n"},
+             "without one. BACKEND: auto, kmod, uio, poll, msix-poll (auto: kmod for a device bound to\n"
+             "nahanni_ivshmem).\n"},
     {"dump", "Usage: ivshmem-guest dump [-d DEV | -f FILE] [--offset N] [--length N]\nHex dump (default 256 bytes).\n"},
     {"fill", "Usage: ivshmem-guest fill [-d DEV | -f FILE] (--seed S | --byte B) [--offset N] [--length N]\n"
              "Writes pattern S (the same bytes for the same seed and offset, anywhere) or byte B;\n"
