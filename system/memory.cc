@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <set>
 
 namespace nahanni {
 namespace {
@@ -105,15 +107,13 @@ void MemoryRegion::del_subregion(MemoryRegion* sub) {
 }
 
 void MemoryRegion::add_eventfd(const MemoryRegionEventfd& e) {
-  eventfds_.push_back(e);
-  changed();
+  if (!eventfds_.insert(e).second) return;
+  for (AddressSpace* as : all_spaces()) as->region_eventfd_added(this, e);
 }
 
 void MemoryRegion::del_eventfd(const MemoryRegionEventfd& e) {
-  auto it = std::find(eventfds_.begin(), eventfds_.end(), e);
-  if (it == eventfds_.end()) return;
-  eventfds_.erase(it);
-  changed();
+  if (eventfds_.erase(e) == 0) return;
+  for (AddressSpace* as : all_spaces()) as->region_eventfd_removed(this, e);
 }
 
 void MemoryRegion::changed() {
@@ -153,36 +153,76 @@ void AddressSpace::rebuild() {
   update_eventfds();
 }
 
-// Recomputes where the mapped I/O regions' eventfds sit and announces the differences.
+std::optional<AddressEventfd> AddressSpace::place(const FlatRange& r, const MemoryRegionEventfd& e) {
+  // Only an eventfd wholly inside this visible piece of the region.
+  if (e.offset < r.region_offset || e.offset + e.size > r.region_offset + r.size) return std::nullopt;
+  return AddressEventfd{r.start + (e.offset - r.region_offset), e.size, e.datamatch, e.fd};
+}
+
+void AddressSpace::count_fd(int fd, int mapped, int taken) {
+  FdUse& use = fd_use_[fd];
+  use.mapped += mapped;
+  use.taken += taken;
+  if (use.mapped == 0 && use.taken == 0) fd_use_.erase(fd);
+}
+
+void AddressSpace::map_eventfd(const AddressEventfd& e) {
+  if (eventfds_.count(e)) return;
+  bool taken = false;
+  for (MemoryListener* l : listeners_) taken = l->eventfd_added(e) || taken;
+  eventfds_.emplace(e, taken);
+  count_fd(e.fd, 1, taken ? 1 : 0);
+}
+
+void AddressSpace::unmap_eventfd(std::map<AddressEventfd, bool>::iterator it) {
+  for (MemoryListener* l : listeners_) l->eventfd_removed(it->first);
+  count_fd(it->first.fd, -1, it->second ? -1 : 0);
+  eventfds_.erase(it);
+}
+
+// Recomputes where the mapped I/O regions' eventfds sit and announces the differences: after a
+// layout change, so O(n log n) in the eventfds of the mapped regions.
 void AddressSpace::update_eventfds() {
-  std::vector<AddressEventfd> next;
+  std::set<AddressEventfd> next;
   for (const FlatRange& r : flat_) {
     if (r.region->kind() != MemoryRegion::Kind::Io) continue;
-    for (const MemoryRegionEventfd& e : r.region->eventfds()) {
-      // Only an eventfd wholly inside this visible piece of the region.
-      if (e.offset < r.region_offset || e.offset + e.size > r.region_offset + r.size) continue;
-      next.push_back({r.start + (e.offset - r.region_offset), e.size, e.datamatch, e.fd});
-    }
+    for (const MemoryRegionEventfd& e : r.region->eventfds())
+      if (auto placed = place(r, e)) next.insert(*placed);
   }
-  std::vector<MappedEventfd> kept;
-  for (const MappedEventfd& m : eventfds_) {
-    if (std::find(next.begin(), next.end(), m.eventfd) != next.end()) {
-      kept.push_back(m);
-      continue;
-    }
-    for (MemoryListener* l : listeners_) l->eventfd_removed(m.eventfd);
+  for (auto it = eventfds_.begin(); it != eventfds_.end();) {
+    auto current = it++;
+    if (!next.count(current->first)) unmap_eventfd(current);
   }
-  for (const AddressEventfd& e : next) {
-    if (std::any_of(kept.begin(), kept.end(), [&](const MappedEventfd& m) { return m.eventfd == e; })) continue;
-    bool taken = false;
-    for (MemoryListener* l : listeners_) taken = l->eventfd_added(e) || taken;
-    kept.push_back({e, taken});
+  for (const AddressEventfd& e : next) map_eventfd(e);
+}
+
+// One eventfd changes: only the pieces of its region are looked at (a handful), never the
+// other eventfds.
+void AddressSpace::region_eventfd_added(const MemoryRegion* region, const MemoryRegionEventfd& e) {
+  if (region->kind() != MemoryRegion::Kind::Io) return;
+  for (const FlatRange& r : flat_)
+    if (r.region == region)
+      if (auto placed = place(r, e)) map_eventfd(*placed);
+}
+
+void AddressSpace::region_eventfd_removed(const MemoryRegion* region, const MemoryRegionEventfd& e) {
+  if (region->kind() != MemoryRegion::Kind::Io) return;
+  for (const FlatRange& r : flat_) {
+    if (r.region != region) continue;
+    auto placed = place(r, e);
+    if (!placed) continue;
+    if (auto it = eventfds_.find(*placed); it != eventfds_.end()) unmap_eventfd(it);
   }
-  eventfds_ = std::move(kept);
 }
 
 bool AddressSpace::eventfd_taken(int fd) const {
-  return std::any_of(eventfds_.begin(), eventfds_.end(), [&](const MappedEventfd& m) { return m.taken && m.eventfd.fd == fd; });
+  auto it = fd_use_.find(fd);
+  return it != fd_use_.end() && it->second.taken > 0;
+}
+
+bool AddressSpace::eventfd_mapped(int fd) const {
+  auto it = fd_use_.find(fd);
+  return it != fd_use_.end() && it->second.mapped > 0;
 }
 
 const FlatRange* AddressSpace::lookup(uint64_t addr) const {
@@ -197,17 +237,25 @@ void AddressSpace::add_listener(MemoryListener* l) {
   listeners_.push_back(l);
   for (const FlatRange& r : flat_)
     if (r.region->kind() == MemoryRegion::Kind::Ram) l->ram_added(r);
-  for (MappedEventfd& m : eventfds_) m.taken = l->eventfd_added(m.eventfd) || m.taken;
+  for (auto& [e, taken] : eventfds_) {
+    if (!l->eventfd_added(e) || taken) continue;
+    taken = true;
+    count_fd(e.fd, 0, 1);
+  }
 }
 
 void AddressSpace::remove_listener(MemoryListener* l) {
   listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), l), listeners_.end());
   // Whatever that listener took goes back to the userspace path.
-  for (MappedEventfd& m : eventfds_) {
-    if (!m.taken) continue;
-    l->eventfd_removed(m.eventfd);
-    m.taken = false;
-    for (MemoryListener* other : listeners_) m.taken = other->eventfd_added(m.eventfd) || m.taken;
+  for (auto& [e, taken] : eventfds_) {
+    if (!taken) continue;
+    l->eventfd_removed(e);
+    bool still = false;
+    for (MemoryListener* other : listeners_) still = other->eventfd_added(e) || still;
+    if (!still) {
+      taken = false;
+      count_fd(e.fd, 0, -1);
+    }
   }
 }
 

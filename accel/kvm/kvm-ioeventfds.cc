@@ -28,9 +28,12 @@ int KvmIoeventfds::assign(const AddressEventfd& e, bool deassign) const {
 
 bool KvmIoeventfds::eventfd_added(const AddressEventfd& e) {
   if (assign(e, false) < 0) {
-    // The device's own register write path still rings the peer: slower, not wrong.
-    log::warnf("kvm: KVM_IOEVENTFD at 0x{:x} failed: {}; the doorbell stays in userspace", e.address,
-               std::strerror(errno));
+    // The device's own register write path still rings the peer: slower, not wrong. A server
+    // announcing thousands of peers would otherwise log a line for each.
+    if (refusal_logged_.insert(e.address).second)
+      log::warnf("kvm: KVM_IOEVENTFD at 0x{:x} failed: {}; the doorbell stays in userspace (further failures at "
+                 "this address are not logged; the device's status counts them as ioeventfd-declined)",
+                 e.address, std::strerror(errno));
     return false;
   }
   bound_.push_back(e);

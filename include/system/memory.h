@@ -4,11 +4,16 @@
 // (the KVM accelerator) are told when RAM ranges appear and disappear.
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace nahanni {
@@ -29,7 +34,7 @@ struct MemoryRegionEventfd {
   unsigned size;
   uint64_t datamatch;
   int fd;
-  bool operator==(const MemoryRegionEventfd&) const = default;
+  auto operator<=>(const MemoryRegionEventfd&) const = default;
 };
 
 class MemoryRegion {
@@ -57,9 +62,12 @@ class MemoryRegion {
   uint64_t offset_in_container() const { return offset_; }
 
   // I/O regions: doorbell-style eventfds announced to address-space listeners while mapped.
+  // Adding one already there, or deleting one that is not, does nothing. Each costs a lookup
+  // and the announcement of that one eventfd, not a rebuild: a doorbell device may hold
+  // thousands (peers x vectors).
   void add_eventfd(const MemoryRegionEventfd& e);
   void del_eventfd(const MemoryRegionEventfd& e);
-  const std::vector<MemoryRegionEventfd>& eventfds() const { return eventfds_; }
+  const std::set<MemoryRegionEventfd>& eventfds() const { return eventfds_; }
 
  private:
   struct Subregion {
@@ -85,7 +93,7 @@ class MemoryRegion {
   uint64_t offset_ = 0;
   std::vector<class AddressSpace*> spaces_;  // address spaces whose root this is
   uint64_t next_order_ = 0;
-  std::vector<MemoryRegionEventfd> eventfds_;
+  std::set<MemoryRegionEventfd> eventfds_;
 };
 
 // One flat piece of an address space: [start, start+size) maps to `region` at `region_offset`.
@@ -102,7 +110,7 @@ struct AddressEventfd {
   unsigned size;
   uint64_t datamatch;
   int fd;
-  bool operator==(const AddressEventfd&) const = default;
+  auto operator<=>(const AddressEventfd&) const = default;
 };
 
 class MemoryListener {
@@ -133,6 +141,8 @@ class AddressSpace {
   const std::vector<FlatRange>& flat_view() const { return flat_; }
   // True when a listener took this eventfd (the kernel signals it; writes never reach us).
   bool eventfd_taken(int fd) const;
+  // True when this eventfd sits where its region is mapped (taken or not).
+  bool eventfd_mapped(int fd) const;
   const FlatRange* lookup(uint64_t addr) const;
   void add_listener(MemoryListener* l);
   void remove_listener(MemoryListener* l);
@@ -140,8 +150,19 @@ class AddressSpace {
   void rebuild();
 
  private:
+  friend class MemoryRegion;
+  // One eventfd of `region` added or deleted: announced where the region is mapped, without a
+  // rebuild (called by the region).
+  void region_eventfd_added(const MemoryRegion* region, const MemoryRegionEventfd& e);
+  void region_eventfd_removed(const MemoryRegion* region, const MemoryRegionEventfd& e);
   void dispatch_read(const FlatRange* range, uint64_t addr, uint8_t* out, size_t len);
   void dispatch_write(const FlatRange* range, uint64_t addr, const uint8_t* data, size_t len);
+
+  // Where `e` of the region sits in `range`, if wholly inside it.
+  static std::optional<AddressEventfd> place(const FlatRange& range, const MemoryRegionEventfd& e);
+  void map_eventfd(const AddressEventfd& e);
+  void unmap_eventfd(std::map<AddressEventfd, bool>::iterator it);
+  void count_fd(int fd, int mapped, int taken);
 
   std::string name_;
   MemoryRegion* root_;
@@ -150,11 +171,11 @@ class AddressSpace {
 
   std::vector<FlatRange> flat_;
   std::vector<MemoryListener*> listeners_;
-  struct MappedEventfd {
-    AddressEventfd eventfd;
-    bool taken;
+  std::map<AddressEventfd, bool> eventfds_;  // mapped eventfd -> taken by a listener
+  struct FdUse {
+    int mapped = 0, taken = 0;
   };
-  std::vector<MappedEventfd> eventfds_;
+  std::unordered_map<int, FdUse> fd_use_;  // for eventfd_taken/eventfd_mapped by fd
 };
 
 }  // namespace nahanni

@@ -1,9 +1,13 @@
 // Doorbell-style eventfds of mapped I/O regions bound with KVM_IOEVENTFD: a guest write that
 // matches address, length and value signals the eventfd inside the kernel, without an exit.
 // Listens to an address space (MMIO, or port I/O with `pio`); a moved BAR is a removal (deassign)
-// then an addition (assign) at the new address.
+// then an addition (assign) at the new address. When the kernel refuses one (its I/O bus holds
+// about a thousand), the doorbell stays in userspace; only the first refusal at each address
+// (one device's Doorbell register) is logged, the device's status counts them all.
 #pragma once
 
+#include <cstdint>
+#include <set>
 #include <vector>
 
 #include "system/memory.h"
@@ -28,6 +32,7 @@ class KvmIoeventfds : public MemoryListener {
   int vm_fd_;
   bool pio_;
   std::vector<AddressEventfd> bound_;
+  std::set<uint64_t> refusal_logged_;  // addresses whose first refusal was logged
 };
 
 }  // namespace nahanni

@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "accel/kvm/kvm-ioeventfds.h"
 #include "system/memory.h"
+#include "util/log.h"
 
 namespace nahanni {
 namespace {
@@ -126,6 +128,95 @@ TEST_F(MemoryEventfdTest, a_ram_bar_is_announced_where_the_guest_maps_it_and_mov
   window->del_subregion(bar2.get());
   EXPECT_EQ(kvm.take(), (V{"ram- ivshmem.bar2 0x900000000"}));
   space->remove_listener(&kvm);
+}
+
+// A doorbell device attaches one eventfd per peer and vector as they arrive: each is announced
+// on its own, and the ones already there are neither announced again nor rebound.
+TEST_F(MemoryEventfdTest, adding_one_eventfd_among_thousands_announces_only_that_one) {
+  RecordingListener kvm(true);
+  space->add_listener(&kvm);
+  window->add_subregion(0x1000, registers.get());
+  for (int fd = 100; fd < 4100; ++fd)
+    registers->add_eventfd({.offset = 12, .size = 4, .datamatch = static_cast<uint64_t>(fd), .fd = fd});
+  EXPECT_EQ(kvm.take().size(), 4000u);
+  registers->add_eventfd({.offset = 12, .size = 4, .datamatch = 0x70000, .fd = 7});
+  EXPECT_EQ(kvm.take(), (V{"efd+ 0x100c 0x70000 fd7"}));
+  registers->del_eventfd({.offset = 12, .size = 4, .datamatch = 2000, .fd = 2000});
+  EXPECT_EQ(kvm.take(), (V{"efd- 0x100c 0x7d0 fd2000"}));
+  EXPECT_FALSE(space->eventfd_mapped(2000));
+  EXPECT_TRUE(space->eventfd_taken(2001));
+  space->remove_listener(&kvm);
+}
+
+TEST_F(MemoryEventfdTest, an_eventfd_added_twice_is_one_and_goes_with_one_delete) {
+  RecordingListener kvm(true);
+  space->add_listener(&kvm);
+  window->add_subregion(0x1000, registers.get());
+  const MemoryRegionEventfd e{.offset = 12, .size = 4, .datamatch = 0x10001, .fd = 7};
+  registers->add_eventfd(e);
+  registers->add_eventfd(e);
+  EXPECT_EQ(kvm.take(), (V{"efd+ 0x100c 0x10001 fd7"}));
+  EXPECT_EQ(registers->eventfds().size(), 1u);
+  registers->del_eventfd(e);
+  registers->del_eventfd(e);
+  EXPECT_EQ(kvm.take(), (V{"efd- 0x100c 0x10001 fd7"}));
+  EXPECT_FALSE(space->eventfd_mapped(7));
+  space->remove_listener(&kvm);
+}
+
+// Mapped is where the region sits; taken is whether a listener binds it. A declining listener
+// leaves it mapped and untaken (the device rings it itself); unmapping clears both.
+TEST_F(MemoryEventfdTest, mapped_and_taken_follow_the_bar_and_the_listeners) {
+  registers->add_eventfd({.offset = 12, .size = 4, .datamatch = 1, .fd = 9});
+  EXPECT_FALSE(space->eventfd_mapped(9));
+  window->add_subregion(0x1000, registers.get());
+  EXPECT_TRUE(space->eventfd_mapped(9));
+  EXPECT_FALSE(space->eventfd_taken(9));
+  RecordingListener declines(false), kvm(true);
+  space->add_listener(&declines);
+  EXPECT_FALSE(space->eventfd_taken(9));
+  space->add_listener(&kvm);
+  EXPECT_TRUE(space->eventfd_taken(9));
+  window->add_subregion(0x2000, registers.get());  // moved: still mapped and taken, at the new place
+  EXPECT_EQ(kvm.take(), (V{"efd+ 0x100c 0x1 fd9", "efd- 0x100c 0x1 fd9", "efd+ 0x200c 0x1 fd9"}));
+  EXPECT_TRUE(space->eventfd_mapped(9));
+  EXPECT_TRUE(space->eventfd_taken(9));
+  space->remove_listener(&kvm);
+  EXPECT_FALSE(space->eventfd_taken(9));
+  EXPECT_TRUE(space->eventfd_mapped(9));
+  window->del_subregion(registers.get());
+  EXPECT_FALSE(space->eventfd_mapped(9));
+  space->remove_listener(&declines);
+}
+
+std::vector<std::string> g_logged;
+void record_log(std::string_view line) { g_logged.emplace_back(line); }
+
+// The kernel's I/O bus holds about a thousand ioeventfds per VM; past that every assignment
+// fails. A device with thousands of peer doorbells must not log a line for each: the KVM
+// listener logs the first refusal at each address (one device's Doorbell register) only, and
+// declines them all, so the device rings them itself.
+TEST(KvmIoeventfdsTest, refusals_are_logged_once_per_address) {
+  log::set_sink(record_log);
+  g_logged.clear();
+  {
+    KvmIoeventfds kvm(-1, false);  // not a VM: every KVM_IOEVENTFD fails with EBADF
+    for (uint64_t peer = 0; peer < 50; ++peer) {
+      EXPECT_FALSE(kvm.eventfd_added({.address = 0xfe00000c, .size = 4, .datamatch = peer << 16, .fd = 7}));
+      EXPECT_FALSE(kvm.eventfd_added({.address = 0xfe10000c, .size = 4, .datamatch = peer << 16, .fd = 8}));
+    }
+    EXPECT_TRUE(kvm.bound().empty());
+  }
+  log::set_sink(nullptr);
+  const std::string p = log::program_name();
+  EXPECT_EQ(g_logged,
+            (std::vector<std::string>{
+                p + ": warning: kvm: KVM_IOEVENTFD at 0xfe00000c failed: Bad file descriptor; the doorbell stays in "
+                    "userspace (further failures at this address are not logged; the device's status counts them as "
+                    "ioeventfd-declined)",
+                p + ": warning: kvm: KVM_IOEVENTFD at 0xfe10000c failed: Bad file descriptor; the doorbell stays in "
+                    "userspace (further failures at this address are not logged; the device's status counts them as "
+                    "ioeventfd-declined)"}));
 }
 
 }  // namespace
