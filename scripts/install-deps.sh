@@ -5,8 +5,9 @@ set -euo pipefail
 
 build_deps=(meson ninja-build pkg-config g++ nlohmann-json3-dev libfmt-dev
             libgtest-dev libgmock-dev libxml2-dev)
-# Test peers: never linked, only run (Debian's QEMU as the interop peer, clang for fuzzing).
-test_deps=(qemu-system-x86 busybox-static clang libclang-rt-14-dev gnuplot-nox)
+# Test peers: never linked, only run (Debian's QEMU as the interop peer, xz to unpack the guest
+# kernel, clang for fuzzing).
+test_deps=(qemu-system-x86 busybox-static xz-utils clang libclang-rt-14-dev gnuplot-nox)
 
 # The guest kernel module (guest/linux/kmod) is built against the headers of the Debian kernel the
 # Linux test guests boot: linux-headers-RELEASE, RELEASE by tests/interop/linux-guest/kernel-abi.sh.
