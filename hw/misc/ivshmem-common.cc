@@ -24,8 +24,12 @@ void IvshmemCommon::enable_fast_paths(bool ioeventfd) {
   fast_paths_->sync_all();
 }
 
-void IvshmemCommon::server_link_changed() {
-  if (fast_paths_) fast_paths_->sync_all();
+void IvshmemCommon::server_doorbell_added(uint32_t peer, unsigned vector, int fd) {
+  if (fast_paths_) fast_paths_->doorbell_added(peer, vector, fd);
+}
+
+void IvshmemCommon::server_own_vector_added(unsigned vector) {
+  if (fast_paths_) fast_paths_->sync_vector(vector);
 }
 
 void IvshmemCommon::server_peer_leaving(uint32_t peer) {

@@ -20,6 +20,8 @@
 
 namespace nahanni {
 
+static_assert(DoorbellSettings{}.max_peers == IvshmemServerLink::kDefaultMaxPeers);
+
 Status IvshmemDoorbell::realize_doorbell(const DoorbellSettings& s, uint16_t device_id, uint8_t revision) {
   if (!s.chardev) return Error("You must specify a 'chardev'");
   if (s.vectors == 0 || s.vectors > Msix::kMaxVectors)
@@ -27,10 +29,13 @@ Status IvshmemDoorbell::realize_doorbell(const DoorbellSettings& s, uint16_t dev
   if (!s.msi && s.ioeventfd) return Error("ioeventfd/irqfd requires MSI: use msi=on, or ioeventfd=off with msi=off");
   if (!s.msi && s.vectors > 1)
     return Error::format("vectors={} requires msi=on: INTx carries a single interrupt", s.vectors);
+  if (s.max_peers == 0 || s.max_peers > ivshmem::kMaxPeerId)
+    return Error::format("x-max-peers={} is invalid: a device accepts 1 to {} other peers", s.max_peers,
+                         ivshmem::kMaxPeerId);
   if (s.size && !is_power_of_2(s.size))
     return Error::format("size {} ({}) is not a power of two: a PCI BAR must be", s.size, format_size(s.size));
 
-  auto link = std::make_unique<IvshmemServerLink>(*this, *s.chardev, s.vectors);
+  auto link = std::make_unique<IvshmemServerLink>(*this, *s.chardev, s.vectors, s.max_peers);
   NN_TRY(link->handshake(std::chrono::milliseconds(s.setup_timeout_ms)));
   if (master_ == OnOffAuto::On && link->own_id() != 0)
     return Error("master must connect to the server before any peers");
@@ -78,7 +83,8 @@ Status IvshmemDoorbell::do_realize() {
                      .vectors = vectors_,
                      .msi = msi_,
                      .ioeventfd = ioeventfd_,
-                     .setup_timeout_ms = setup_timeout_ms_};
+                     .setup_timeout_ms = setup_timeout_ms_,
+                     .max_peers = max_peers_};
   if (!chardev_.empty() && !s.chardev)
     return Error::format("Property 'ivshmem-doorbell.chardev' can't find value '{}'", chardev_);
   if (s.chardev && s.chardev->attached()) return Error::format("Chardev '{}' is busy", chardev_);
@@ -111,6 +117,9 @@ std::vector<PropertyInfo> doorbell_properties() {
   props.push_back(bool_property<D>("legacy-id", &D::legacy_id_, "on/off: present device ID 1110 for old guest drivers", false));
   props.push_back(uint_property<D, uint32_t>("x-setup-timeout", &D::setup_timeout_ms_,
                                              "milliseconds to wait for the server's setup messages", 5000u));
+  props.push_back(uint_property<D, uint32_t>("x-max-peers", &D::max_peers_,
+                                             "other peers the device accepts from the server (1..65535)",
+                                             IvshmemServerLink::kDefaultMaxPeers));
   return props;
 }
 

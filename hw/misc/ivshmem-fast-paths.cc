@@ -28,34 +28,32 @@ IrqfdService* IvshmemFastPaths::service() const {
 }
 
 void IvshmemFastPaths::sync_all() {
-  sync_doorbells();
+  for (const auto& [peer, vector, fd] : link_.doorbell_eventfds()) doorbell_added(peer, vector, fd);
   for (unsigned v = 0; v < irqfds_.size(); ++v) sync_vector(v);
 }
 
-void IvshmemFastPaths::sync_doorbells() {
+void IvshmemFastPaths::doorbell_added(uint32_t peer, unsigned vector, int fd) {
   if (!ioeventfd_) return;
-  for (const auto& [peer, vector, fd] : link_.doorbell_eventfds()) {
-    MemoryRegionEventfd e{.offset = doorbell_offset_, .size = 4,
-                          .datamatch = (static_cast<uint64_t>(peer) << 16) | vector, .fd = fd};
-    if (std::any_of(doorbells_.begin(), doorbells_.end(), [&](const Doorbell& d) { return d.eventfd == e; })) continue;
-    doorbells_.push_back({peer, e});
-    registers_.add_eventfd(e);
+  MemoryRegionEventfd e{.offset = doorbell_offset_, .size = 4,
+                        .datamatch = (static_cast<uint64_t>(peer) << 16) | vector, .fd = fd};
+  auto [it, added] = doorbells_.try_emplace({peer, vector}, e);
+  if (!added) {
+    if (it->second == e) return;
+    registers_.del_eventfd(it->second);  // not expected: the link releases a peer before reusing its id
+    it->second = e;
   }
+  registers_.add_eventfd(e);
 }
 
 void IvshmemFastPaths::release_peer(uint32_t peer) {
-  for (auto it = doorbells_.begin(); it != doorbells_.end();) {
-    if (it->peer != peer) {
-      ++it;
-      continue;
-    }
-    registers_.del_eventfd(it->eventfd);
-    it = doorbells_.erase(it);
-  }
+  auto first = doorbells_.lower_bound({peer, 0});
+  auto last = doorbells_.lower_bound({peer + 1, 0});
+  for (auto it = first; it != last; ++it) registers_.del_eventfd(it->second);
+  doorbells_.erase(first, last);
 }
 
 void IvshmemFastPaths::release_all() {
-  for (const Doorbell& d : doorbells_) registers_.del_eventfd(d.eventfd);
+  for (const auto& [key, e] : doorbells_) registers_.del_eventfd(e);
   doorbells_.clear();
   for (unsigned v = 0; v < irqfds_.size(); ++v) unbind_irqfd(v);
 }
@@ -108,16 +106,19 @@ void IvshmemFastPaths::sync_vector(unsigned vector) {
 
 void IvshmemFastPaths::status(nlohmann::json& out) const {
   unsigned vectors = std::max<unsigned>(static_cast<unsigned>(irqfds_.size()), link_.own_vectors());
-  nlohmann::json list = nlohmann::json::array();
+  std::vector<unsigned> in_kernel(vectors, 0), declined(vectors, 0);
   AddressSpace* memory = current_machine() ? current_machine()->memory() : nullptr;
-  for (unsigned v = 0; v < vectors; ++v) {
-    unsigned in_kernel = 0;
-    for (const Doorbell& d : doorbells_)
-      if ((d.eventfd.datamatch & 0xffff) == v && memory && memory->eventfd_taken(d.eventfd.fd)) ++in_kernel;
-    list.push_back({{"vector", v},
-                    {"ioeventfd-peers", in_kernel},
-                    {"irqfd", v < irqfds_.size() && irqfds_[v].has_value()}});
+  for (const auto& [key, e] : doorbells_) {
+    unsigned v = key.second;
+    if (v >= vectors || !memory || !memory->eventfd_mapped(e.fd)) continue;
+    ++(memory->eventfd_taken(e.fd) ? in_kernel : declined)[v];
   }
+  nlohmann::json list = nlohmann::json::array();
+  for (unsigned v = 0; v < vectors; ++v)
+    list.push_back({{"vector", v},
+                    {"ioeventfd-peers", in_kernel[v]},
+                    {"ioeventfd-declined", declined[v]},
+                    {"irqfd", v < irqfds_.size() && irqfds_[v].has_value()}});
   out["fast-paths"] = list;
 }
 

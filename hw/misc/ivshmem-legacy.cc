@@ -56,11 +56,18 @@ class IvshmemLegacy : public IvshmemDoorbell {
     shm_host_ = nullptr;
     shm_fd_.reset();
   }
+  // A realize that fails removes the object it created: nothing is left in /dev/shm.
+  void discard_shm() {
+    release_shm();
+    if (shm_created_) ::shm_unlink(("/" + shm_).c_str());
+    shm_created_ = false;
+  }
 
   mutable std::set<std::string> given_;
   UniqueFd shm_fd_;
   uint8_t* shm_host_ = nullptr;
   uint64_t shm_size_ = 0;
+  bool shm_created_ = false;
   bool memdev_taken_ = false;
 };
 
@@ -82,8 +89,19 @@ Status IvshmemLegacy::realize_shm(uint64_t size) {
   if (shm_fd_) {
     created = true;
     if (::ftruncate(shm_fd_.get(), static_cast<off_t>(size)) < 0) {
+      int err = errno;
+      shm_fd_.reset();
       ::shm_unlink(name.c_str());
-      return Error::format("could not size shared memory object {}: {}", shm_, std::strerror(errno));
+      return Error::format("could not size shared memory object {}: {}", shm_, std::strerror(err));
+    }
+    // tmpfs gives pages out when first touched: a /dev/shm without room for `size` would raise
+    // SIGBUS in a guest access later. Reserving them makes a shortage this error instead.
+    if (::fallocate(shm_fd_.get(), 0, 0, static_cast<off_t>(size)) < 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
+      int err = errno;
+      shm_fd_.reset();
+      ::shm_unlink(name.c_str());
+      return Error::format("could not allocate {} for shared memory object {}: {}", format_size(size), shm_,
+                           std::strerror(err));
     }
   } else if (errno == EEXIST) {
     shm_fd_.reset(::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0));
@@ -96,11 +114,14 @@ Status IvshmemLegacy::realize_shm(uint64_t size) {
   }
   void* host = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, shm_fd_.get(), 0);
   if (host == MAP_FAILED) {
+    int err = errno;
+    shm_fd_.reset();
     if (created) ::shm_unlink(name.c_str());
-    return Error::format("could not map shared memory object {}: {}", shm_, std::strerror(errno));
+    return Error::format("could not map shared memory object {}: {}", shm_, std::strerror(err));
   }
   shm_host_ = static_cast<uint8_t*>(host);
   shm_size_ = size;
+  shm_created_ = created;
   return {};
 }
 
@@ -148,13 +169,18 @@ Status IvshmemLegacy::do_realize() {
     return {};
   }
   NN_TRY(realize_shm(size));
-  NN_TRY(realize_core(Config{.device_id = ivshmem::kDeviceIdPlain, .revision = ivshmem::kRevisionLegacy,
-                             .intx = true, .vectors = 0}));
-  if (Status st = map_shared_memory(shm_host_, shm_size_, shm_fd_.get(), "shm '" + shm_ + "'"); !st) {
-    unrealize_core();
-    release_shm();
+  if (Status st = realize_core(Config{.device_id = ivshmem::kDeviceIdPlain, .revision = ivshmem::kRevisionLegacy,
+                                      .intx = true, .vectors = 0});
+      !st) {
+    discard_shm();
     return st;
   }
+  if (Status st = map_shared_memory(shm_host_, shm_size_, shm_fd_.get(), "shm '" + shm_ + "'"); !st) {
+    unrealize_core();
+    discard_shm();
+    return st;
+  }
+  shm_created_ = false;  // from now on the object outlives the device, as it did in QEMU
   return {};
 }
 

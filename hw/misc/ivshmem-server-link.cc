@@ -19,8 +19,9 @@ namespace {
 constexpr uint64_t kMaxComplaints = 8;
 }  // namespace
 
-IvshmemServerLink::IvshmemServerLink(IvshmemCommon& device, Chardev& chardev, unsigned vectors)
-    : device_(device), chardev_(chardev), vectors_(vectors), sent_(vectors, 0), received_(vectors, 0) {}
+IvshmemServerLink::IvshmemServerLink(IvshmemCommon& device, Chardev& chardev, unsigned vectors, unsigned max_peers)
+    : device_(device), chardev_(chardev), vectors_(vectors), max_peers_(max_peers), sent_(vectors, 0),
+      received_(vectors, 0) {}
 
 IvshmemServerLink::~IvshmemServerLink() {
   if (attached_) chardev_.detach();
@@ -112,17 +113,35 @@ void IvshmemServerLink::complain(const std::string& what) {
   if (bad_messages_ == kMaxComplaints) log::warning("ivshmem: further errors from this server are only counted");
 }
 
+void IvshmemServerLink::refuse_peer(uint16_t peer) {
+  refused_ids_.set(peer);
+  ++refused_peers_;
+  if (refusal_logged_) return;
+  refusal_logged_ = true;
+  log::warnf("ivshmem: refusing peer {}: the device already has x-max-peers={} peers; further peers beyond the "
+             "limit are only counted (refused-peers)",
+             peer, max_peers_);
+}
+
+// Each accepted eventfd costs a map insertion and one fast-path attachment: a server announcing
+// thousands of peers x vectors keeps the main loop responsive.
 void IvshmemServerLink::handle_event(ivshmem::Event event) {
   using Kind = ivshmem::Event::Kind;
   switch (event.kind) {
     case Kind::kPeerVector: {
-      auto& fds = peers_[event.peer];
+      if (refused_ids_.test(event.peer)) return;  // its eventfd closes with the event
+      auto it = peers_.find(event.peer);
+      if (it == peers_.end()) {
+        if (peer_count() >= max_peers_) return refuse_peer(event.peer);
+        it = peers_.emplace(event.peer, std::vector<UniqueFd>{}).first;
+      }
+      auto& fds = it->second;
       if (fds.size() >= vectors_) {
         ++dropped_eventfds_;  // more vectors than we have: the protocol says close the extra
         return;
       }
       fds.push_back(std::move(event.fd));
-      device_.server_link_changed();
+      device_.server_doorbell_added(event.peer, static_cast<unsigned>(fds.size() - 1), fds.back().get());
       return;
     }
     case Kind::kOwnVector: {
@@ -134,13 +153,20 @@ void IvshmemServerLink::handle_event(ivshmem::Event event) {
       int fd = event.fd.get();
       OwnVector ov{std::move(event.fd), watch_own_vector(vector, fd)};
       own_.push_back(std::move(ov));
+      device_.server_own_vector_added(vector);
       // Ringing ourselves is allowed: our own eventfds are in the table like any peer's.
       auto& self = peers_[own_id_];
-      if (self.size() < vectors_) self.emplace_back(::dup(fd));
-      device_.server_link_changed();
+      if (self.size() < vectors_) {
+        self.emplace_back(::dup(fd));
+        if (self.back()) device_.server_doorbell_added(own_id_, static_cast<unsigned>(self.size() - 1), self.back().get());
+      }
       return;
     }
     case Kind::kPeerGone:
+      if (refused_ids_.test(event.peer)) {
+        refused_ids_.reset(event.peer);  // the id may come back as a new peer
+        return;
+      }
       device_.server_peer_leaving(event.peer);  // unbind before the eventfds close
       peers_.erase(event.peer);
       return;
@@ -203,6 +229,8 @@ void IvshmemServerLink::handle_rejoin(ivshmem::Event event) {
   device_.server_link_resetting();  // unbind before the eventfds close
   peers_.clear();
   own_.clear();
+  refused_ids_.reset();
+  refusal_logged_ = false;
   own_id_ = session_.own_id();
   connected_ = true;
   log::infof("ivshmem: rejoined the restarted ivshmem server as peer {}", own_id_);
@@ -266,6 +294,8 @@ void IvshmemServerLink::status(nlohmann::json& out) const {
   out["dropped-eventfds"] = dropped_eventfds_;
   out["doorbells-dropped"] = dropped_rings_;
   out["bad-messages"] = bad_messages_;
+  out["max-peers"] = max_peers_;
+  out["refused-peers"] = refused_peers_;
 }
 
 }  // namespace nahanni

@@ -29,7 +29,7 @@ const std::string kMem1M = "-object memory-backend-memfd,id=m,size=1M,share=on";
 const std::string kNull = "-chardev null,id=c";
 
 // What the test's fake server at SOCK does with the emulator's connection.
-enum class FakeServer { kNone, kSilent, kCloses, kVersion1 };
+enum class FakeServer { kNone, kSilent, kCloses, kClosesAfterId, kVersion1 };
 
 struct Case {
   const char* what;
@@ -62,6 +62,8 @@ std::vector<Case> cases() {
        "vectors=0 is invalid: a device has 1 to 2048 MSI-X vectors"},
       {"too many vectors", kNull, "-device ivshmem-doorbell,chardev=c,vectors=4096",
        "vectors=4096 is invalid: a device has 1 to 2048 MSI-X vectors"},
+      {"x-max-peers out of range", kNull, "-device ivshmem-doorbell,chardev=c,x-max-peers=0",
+       "x-max-peers=0 is invalid: a device accepts 1 to 65535 other peers"},
       {"doorbell size not a power of two", kNull, "-device ivshmem-doorbell,chardev=c,size=3M",
        "size 3145728 (3 MiB) is not a power of two: a PCI BAR must be"},
       {"name too long", kMem1M, "-device ivshmem-plain,memdev=m,name=" + std::string(64, 'n'),
@@ -83,6 +85,8 @@ std::vector<Case> cases() {
        "server did not complete the setup within 300 ms (version, id and shared memory)", FakeServer::kSilent},
       {"server closes during setup", "-chardev socket,id=c,path=SOCK", "-device ivshmem-doorbell,chardev=c",
        "server closed the connection during setup", FakeServer::kCloses},
+      {"server closes after version and id", "-chardev socket,id=c,path=SOCK", "-device ivshmem-doorbell,chardev=c",
+       "server closed the connection during setup", FakeServer::kClosesAfterId},
       {"server speaks version 1", "-chardev socket,id=c,path=SOCK", "-device ivshmem-doorbell,chardev=c",
        "server sent version 1, expecting 0", FakeServer::kVersion1},
       {"duplicate device id", kMem1M + " -object memory-backend-memfd,id=m2,size=1M,share=on"
@@ -117,7 +121,13 @@ class FakeServerSocket {
     thread_ = std::thread([this, behaviour] {
       UniqueFd conn(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
       if (!conn || behaviour == FakeServer::kCloses) return;
-      int64_t version = 1;  // little endian on every host this runs on
+      if (behaviour == FakeServer::kClosesAfterId) {
+        int64_t setup[2] = {0, 7};  // version 0, id 7; little endian on every host this runs on
+        ssize_t n = ::write(conn.get(), setup, sizeof setup);
+        (void)n;
+        return;  // closes before the shared memory
+      }
+      int64_t version = 1;
       if (::write(conn.get(), &version, sizeof version) != sizeof version) return;
       char c;
       while (::read(conn.get(), &c, 1) > 0) {}  // until the emulator goes

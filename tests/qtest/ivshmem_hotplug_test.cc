@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "ivshmem_idle.h"
 #include "ivshmem_test_support.h"
 #include "libqtest.h"
 #include "pci.h"
@@ -53,6 +54,7 @@ TEST(IvshmemHotplug, plain_cycles_on_the_same_memdev_leak_nothing) {
     EXPECT_EQ(PciBus(q).device_at(kSlot).vendor_id(), 0xffff);
     EXPECT_EQ(open_fd_count(q.pid()), fds);
   }
+  EXPECT_TRUE(stays_idle(q.pid()));
   EXPECT_TRUE(q.quit().success());
 }
 
@@ -117,6 +119,7 @@ TEST(IvshmemHotplug, doorbell_unplug_followed_at_once_by_a_new_plug_leaks_nothin
   int fds = open_fd_count(q.pid());
   ASSERT_EQ(chardev_add(q, "c0", server.socket()), (json{{"return", json::object()}}));
   ASSERT_EQ(device_add_doorbell(q, "ivd0", "c0"), (json{{"return", json::object()}}));
+  int plugged_fds = -1;  // one device and its chardev, after the first cycle
   for (int cycle = 1; cycle <= 4; ++cycle) {
     SCOPED_TRACE(fmt::format("cycle {}", cycle));
     std::string old_id = fmt::format("ivd{}", cycle - 1), old_chr = fmt::format("c{}", cycle - 1);
@@ -142,9 +145,84 @@ TEST(IvshmemHotplug, doorbell_unplug_followed_at_once_by_a_new_plug_leaks_nothin
     uint32_t own = dev.bar_readl(bar0, kIvPosition);
     dev.bar_writel(bar0, kDoorbell, own << 16 | 1);
     EXPECT_TRUE(eventually([&] { return dev.bar_readl(bar0, kRungVectors) == 2u; }));
+    // The new device heard of the old one and of its departure: it holds no peer, and the
+    // emulator holds exactly what it held after the first cycle.
+    EXPECT_TRUE(eventually([&] { return dev.bar_readl(bar0, kPeerCount) == 0u; }));
+    if (plugged_fds < 0) plugged_fds = open_fd_count(q.pid());
+    EXPECT_EQ(open_fd_count(q.pid()), plugged_fds);
   }
+  EXPECT_TRUE(stays_idle(q.pid()));
   acpi_unplug(q, "ivd4", kSlot);
   EXPECT_EQ(q.qmp(R"({"execute": "chardev-remove", "arguments": {"id": "c4"}})"), (json{{"return", json::object()}}));
+  EXPECT_EQ(open_fd_count(q.pid()), fds);
+  EXPECT_TRUE(q.quit().success());
+}
+
+json device_add_doorbell_at(QTestState& q, const std::string& id, const std::string& chardev, int slot) {
+  return q.qmp(json{{"execute", "device_add"},
+                    {"arguments", {{"driver", "ivshmem-doorbell"}, {"id", id}, {"chardev", chardev}, {"vectors", 2},
+                                   {"addr", std::to_string(slot)}}}});
+}
+
+// device_del only asks the guest to eject; until it does, the old device is still there, owning
+// its slot and its chardev. A device_add right after it (QEMU 7.2 can crash here) is refused on
+// that chardev and that slot with QEMU's messages, and works on a new chardev to the same server
+// in another slot: both devices then run side by side as two peers until the eject.
+TEST(IvshmemHotplug, doorbell_plug_before_the_old_one_is_ejected_is_refused_on_its_chardev_and_works_beside_it) {
+  if (!server_available()) GTEST_SKIP() << "no ivshmem-server at " << server_binary();
+  TempDir dir("nn-ivhot");
+  Server server(dir, 2);
+  ASSERT_TRUE(server.up()) << server.log();
+  QTestState q("-machine pc");
+  int fds = open_fd_count(q.pid());
+  ASSERT_EQ(chardev_add(q, "c0", server.socket()), (json{{"return", json::object()}}));
+  ASSERT_EQ(device_add_doorbell_at(q, "ivd0", "c0", 6), (json{{"return", json::object()}}));
+  int plugged_fds = -1;
+  for (int cycle = 1; cycle <= 3; ++cycle) {
+    SCOPED_TRACE(fmt::format("cycle {}", cycle));
+    std::string old_id = fmt::format("ivd{}", cycle - 1), old_chr = fmt::format("c{}", cycle - 1);
+    std::string id = fmt::format("ivd{}", cycle), chr = fmt::format("c{}", cycle);
+    int old_slot = cycle % 2 == 1 ? 6 : 7, slot = cycle % 2 == 1 ? 7 : 6;
+    ASSERT_EQ(q.qmp(json{{"execute", "device_del"}, {"arguments", {{"id", old_id}}}}), (json{{"return", json::object()}}));
+    // No DEVICE_DELETED yet: the old device still owns its chardev and its slot.
+    EXPECT_EQ(device_add_doorbell_at(q, id, old_chr, slot),
+              (json{{"error", {{"class", "GenericError"}, {"desc", fmt::format("Chardev '{}' is busy", old_chr)}}}}));
+    ASSERT_EQ(chardev_add(q, chr, server.socket()), (json{{"return", json::object()}}));
+    EXPECT_EQ(device_add_doorbell_at(q, id, chr, old_slot),
+              (json{{"error", {{"class", "GenericError"},
+                               {"desc", fmt::format("PCI: slot {} function 0 not available for ivshmem-doorbell, in use "
+                                                    "by ivshmem-doorbell,id={}",
+                                                    old_slot, old_id)}}}}));
+    EXPECT_EQ(q.qmp(json{{"execute", "chardev-remove"}, {"arguments", {{"id", old_chr}}}}),
+              (json{{"error", {{"class", "GenericError"}, {"desc", fmt::format("Chardev '{}' is busy", old_chr)}}}}));
+    ASSERT_EQ(device_add_doorbell_at(q, id, chr, slot), (json{{"return", json::object()}}));
+    for (const json& e : q.take_events()) EXPECT_NE(e["event"], "DEVICE_DELETED") << e.dump();  // not yet
+
+    PciBus bus(q);
+    PciDevice dev = bus.device_at(slot);
+    ASSERT_EQ(dev.device_id(), 0x1111);
+    PciBar bar0 = dev.iomap(0);
+    dev.enable();
+    EXPECT_EQ(dev.bar_readl(bar0, kState), 3u);  // set up and connected
+    EXPECT_TRUE(eventually([&] { return dev.bar_readl(bar0, kPeerCount) == 1u; }));  // the old one, still there
+
+    q.outl(kAcpiPciEject, 1u << old_slot);
+    json deleted = q.qmp_eventwait("DEVICE_DELETED");
+    EXPECT_EQ(deleted["data"]["device"], old_id);
+    EXPECT_EQ(q.qmp(json{{"execute", "chardev-remove"}, {"arguments", {{"id", old_chr}}}}),
+              (json{{"return", json::object()}}));
+    EXPECT_EQ(PciBus(q).device_at(old_slot).vendor_id(), 0xffff);
+    // The server announced the old device's departure; the new one rings itself as before.
+    EXPECT_TRUE(eventually([&] { return dev.bar_readl(bar0, kPeerCount) == 0u; }));
+    uint32_t own = dev.bar_readl(bar0, kIvPosition);
+    dev.bar_writel(bar0, kDoorbell, own << 16 | 1);
+    EXPECT_TRUE(eventually([&] { return dev.bar_readl(bar0, kRungVectors) == 2u; }));
+    if (plugged_fds < 0) plugged_fds = open_fd_count(q.pid());
+    EXPECT_EQ(open_fd_count(q.pid()), plugged_fds);
+  }
+  EXPECT_TRUE(stays_idle(q.pid()));
+  acpi_unplug(q, "ivd3", 7);
+  EXPECT_EQ(q.qmp(R"({"execute": "chardev-remove", "arguments": {"id": "c3"}})"), (json{{"return", json::object()}}));
   EXPECT_EQ(open_fd_count(q.pid()), fds);
   EXPECT_TRUE(q.quit().success());
 }

@@ -32,9 +32,11 @@ class IvshmemCommon : public PciDevice {
   // A vector of ours was rung by a peer (called by the server link).
   void vector_rung(unsigned vector);
   IvshmemServerLink* server_link() { return link_.get(); }
-  // From the server link: its tables changed, a peer's eventfds are about to close, or all of
-  // them are (a restarted server). The fast paths follow.
-  void server_link_changed();
+  // From the server link, one change at a time: a peer's eventfd for a vector was accepted (our
+  // own id included), our own vector's eventfd arrived, a peer's eventfds are about to close, or
+  // all of them are (a restarted server). The fast paths follow.
+  void server_doorbell_added(uint32_t peer, unsigned vector, int fd);
+  void server_own_vector_added(unsigned vector);
   void server_peer_leaving(uint32_t peer);
   void server_link_resetting();
   Msix* msix() { return msix_.get(); }

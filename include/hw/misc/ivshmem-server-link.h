@@ -8,6 +8,8 @@
 // restarted server, the device rejoins only if that server hands out the very same memory
 // object (IVSHMEM_SERVER_CONNECTED), and otherwise stays disconnected. Rings that reach no
 // eventfd and messages that make no sense are counted, and only the first few are logged.
+// A server cannot make us hold more than `max_peers` other peers: the eventfds of peers beyond
+// that are closed as they arrive, the peers counted (`refused-peers`), and one warning logged.
 #pragma once
 
 #include <sys/types.h>
@@ -15,6 +17,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <chrono>
+#include <bitset>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -33,7 +36,11 @@ class IvshmemCommon;
 
 class IvshmemServerLink {
  public:
-  IvshmemServerLink(IvshmemCommon& device, Chardev& chardev, unsigned vectors);
+  // Peers a device accepts unless told otherwise (x-max-peers): far more than ivshmem is used
+  // with, and few enough that peers x vectors eventfds stay within a raised RLIMIT_NOFILE.
+  static constexpr unsigned kDefaultMaxPeers = 1024;
+  IvshmemServerLink(IvshmemCommon& device, Chardev& chardev, unsigned vectors,
+                    unsigned max_peers = kDefaultMaxPeers);
   ~IvshmemServerLink();
   IvshmemServerLink(const IvshmemServerLink&) = delete;
   IvshmemServerLink& operator=(const IvshmemServerLink&) = delete;
@@ -82,11 +89,14 @@ class IvshmemServerLink {
   void stay_disconnected(const std::string& reason);
   // Logs the first few protocol complaints, then only counts them.
   void complain(const std::string& what);
+  // A peer beyond max_peers: its eventfds are closed as they come, until it leaves.
+  void refuse_peer(uint16_t peer);
   void emit_server_event(const char* name, const std::string& reason);
 
   IvshmemCommon& device_;
   Chardev& chardev_;
   unsigned vectors_;
+  unsigned max_peers_;
   ivshmem::MessageReader reader_;
   ivshmem::ClientSession session_;
   UniqueFd shared_memory_;
@@ -97,6 +107,9 @@ class IvshmemServerLink {
   uint64_t dropped_eventfds_ = 0;   // beyond our vector count, closed as the protocol says
   uint64_t dropped_rings_ = 0;      // Doorbell writes that reached no eventfd
   uint64_t bad_messages_ = 0;       // server messages rejected after setup
+  uint64_t refused_peers_ = 0;      // peers announced beyond max_peers
+  std::bitset<65536> refused_ids_;  // those still connected, by id
+  bool refusal_logged_ = false;
   uint16_t own_id_ = 0;
   dev_t memory_dev_ = 0;            // identity of the shared memory object we map
   ino_t memory_ino_ = 0;
