@@ -117,7 +117,7 @@ class KvmPlainBarTest : public KvmTest {
     pc_->pci_bus().config_write(dev_->devfn(), offset, value, len);
   }
   // Configuration mechanism #1 address of one of the device's registers.
-  uint32_t cf8(uint8_t reg) const { return 0x80000000u | (uint32_t{dev_->devfn()} << 8) | reg; }
+  uint32_t cf8(uint8_t reg) const { return 0x80000000u | (static_cast<uint32_t>(dev_->devfn()) << 8) | reg; }
   bool bar2_slot_at(uint64_t gpa) const {
     MachineLockGuard locked;
     for (const auto& s : accel_->memory_slots()->slots())
