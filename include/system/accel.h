@@ -1,5 +1,6 @@
-// Accelerators run the guest: "qtest" (no CPU; a test drives devices), "kvm" (real vCPUs), and
-// "tcg" accepted for command-line compatibility but not provided. Devices never talk to an
+// Accelerators run the guest: "qtest" (no CPU; a test drives devices) and "kvm" (real vCPUs).
+// There is no "tcg": in an accelerator list (libvirt's accel=kvm:tcg) it is reported as invalid
+// and the next one is tried, as a QEMU built without TCG does. Devices never talk to an
 // accelerator directly: they get MSI delivery through the machine's MSI window, and the
 // accelerator may offer fast paths (ioeventfd, irqfd) through the hooks below.
 #pragma once
