@@ -305,6 +305,13 @@ void add(std::vector<double>& rtt, std::vector<double>& first, std::vector<doubl
   if (run.rss_kib > 0) rss.push_back(run.rss_kib);
 }
 
+// Round trips per second from round-trip times in µs.
+std::vector<double> per_second(const std::vector<double>& us) {
+  std::vector<double> rates;
+  for (double u : us) rates.push_back(1e6 / u);
+  return rates;
+}
+
 void append(std::vector<double>& to, const std::vector<double>& from) { to.insert(to.end(), from.begin(), from.end()); }
 
 }  // namespace
@@ -340,12 +347,12 @@ int main(int argc, char** argv) {
   } else if (::access("/dev/kvm", R_OK | W_OK) != 0) {
     kvm_note = "/dev/kvm is not available";
   } else {
-    constexpr int kRounds = 200;
-    for (int round = 0; round < 3; ++round) {  // nahanni and QEMU alternately
+    constexpr int kRounds = 200, kRuns = 5;  // 5 runs: enough for an interquartile range
+    for (int run = 0; run < kRuns; ++run) {  // nahanni and QEMU alternately
       add(kvm, first_serial, rss, kvm_pingpong_run(paths, paths.emulator, kRounds));
       if (!qemu.empty()) add(kvm_qemu, first_serial_qemu, rss_qemu, kvm_pingpong_run(paths, qemu, kRounds));
     }
-    kvm_note = "3 runs of 200 rounds";
+    kvm_note = std::to_string(kRuns) + " runs of " + std::to_string(kRounds) + " rounds";
     if (kvm.empty()) kvm_note += "; no pair passed";
   }
   print_table_header();
@@ -365,10 +372,14 @@ int main(int argc, char** argv) {
     print_pair_row("doorbell round trip, test guest to test guest under nahanni -accel kvm (pingpong, MSI-X; mean "
                    "per run, " + kvm_note + "); peer: floor",
                    "%.1f µs", kvm, floor);
-  if (!kvm.empty() && !kvm_qemu.empty())
+  if (!kvm.empty() && !kvm_qemu.empty()) {
     print_pair_row("doorbell round trip, test guest to test guest under KVM, the same runs; peer: QEMU 7.2 -accel kvm "
                    "(same guest, devices and server)",
                    "%.1f µs", kvm, kvm_qemu);
+    print_pair_row("doorbell round trips per second, test guest to test guest under KVM (the same runs, as a rate; "
+                   "higher is better); peer: QEMU 7.2 -accel kvm",
+                   "%.0f /s", per_second(kvm), per_second(kvm_qemu));
+  }
   if (!first_serial.empty() && !first_serial_qemu.empty())
     print_pair_row("test guest under KVM: exec to the guest's first serial byte (QEMU runs SeaBIOS first; nahanni "
                    "has no firmware); peer: QEMU 7.2 -accel kvm",
