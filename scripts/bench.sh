@@ -52,7 +52,7 @@ qemu=$(command -v qemu-system-x86_64 || true)
 if $smoke; then
   startup_runs=2 round_trips=50 max_peers=20 server_budget=30
 else
-  startup_runs=20 round_trips=10000 max_peers=10000 server_budget=${BENCH_SERVER_BUDGET:-420}
+  startup_runs=20 round_trips=10000 max_peers=10000 server_budget=${BENCH_SERVER_BUDGET:-330}
 fi
 
 section() { echo; echo "## $1"; echo; }

@@ -12,10 +12,23 @@
 namespace nahanni::ivshmem {
 
 bool MessageQueue::push(int64_t value, SharedFd fd) {
-  if (queue_.size() >= limit_) return false;
+  if (size() >= limit_) return false;
   queue_.push_back(Outgoing{value, std::move(fd)});
-  peak_ = std::max(peak_, queue_.size());
   return true;
+}
+
+void MessageQueue::pop_front() {
+  queue_[head_++].fd.reset();  // a descriptor sent to the last peer owed it closes now
+  if (head_ == queue_.size()) {
+    head_ = 0;
+    if (queue_.capacity() > kKeepCapacity)
+      std::vector<Outgoing>().swap(queue_);
+    else
+      queue_.clear();
+  } else if (head_ > kKeepCapacity && head_ > queue_.size() / 2) {
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
 }
 
 MessageQueue::FlushResult MessageQueue::flush(int sock) {
@@ -29,10 +42,10 @@ MessageQueue::FlushResult MessageQueue::flush(int sock) {
   };
   std::array<Slot, kBatch> slots;
   std::array<mmsghdr, kBatch> headers;
-  while (!queue_.empty()) {
-    size_t n = std::min(kBatch, queue_.size());
+  while (!empty()) {
+    size_t n = std::min(kBatch, size());
     for (size_t i = 0; i < n; ++i) {
-      const Outgoing& msg = queue_[i];
+      const Outgoing& msg = queue_[head_ + i];
       Slot& slot = slots[i];
       slot.bytes = encode_message(msg.value);
       slot.iov = iovec{slot.bytes.data(), kMessageSize};
@@ -66,12 +79,10 @@ MessageQueue::FlushResult MessageQueue::flush(int sock) {
       }
       bytes_sent_ += kMessageSize;
       ++messages_sent_;
-      queue_.pop_front();
+      pop_front();
     }
     if (static_cast<size_t>(sent) < n) return FlushResult::kBlocked;  // the socket filled up
   }
-  if (peak_ > kShrinkAbove) std::deque<Outgoing>().swap(queue_);
-  peak_ = 0;
   return FlushResult::kEmpty;
 }
 

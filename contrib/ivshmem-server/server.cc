@@ -108,7 +108,7 @@ void IvshmemServer::admit(UniqueFd sock) {
   }
 
   // Everyone else learns about the newcomer before the newcomer hears anything.
-  for (const auto& fd : peer.vectors) broadcast(peer.id, peer.id, fd);
+  announce(peer.id, peer.vectors);
 
   // One list reused from arrival to arrival: a fresh one each time, freed just before the next,
   // slightly longer one was needed, left a hole in the heap per arrival (RSS grew with N²).
@@ -130,7 +130,7 @@ void IvshmemServer::admit(UniqueFd sock) {
   if (config_.verbose)
     log::infof("peer {} connected (pid {}, uid {}, gid {}, {} vectors)", new_id, cred->pid, cred->uid, cred->gid,
                config_.vectors);
-  flush_all();
+  flush(added);
 }
 
 void IvshmemServer::queue(Peer& peer, int64_t value, const SharedFd& fd) {
@@ -138,9 +138,18 @@ void IvshmemServer::queue(Peer& peer, int64_t value, const SharedFd& fd) {
     doom(peer.id, fmt::format("it stopped reading ({} messages queued)", peer.outbox.size()));
 }
 
-void IvshmemServer::broadcast(uint16_t except, int64_t value, const SharedFd& fd) {
-  for (auto& [id, peer] : peers_)
-    if (id != except) queue(peer, value, fd);
+void IvshmemServer::announce(uint16_t about, std::span<const SharedFd> fds) {
+  // One pass: each peer's messages go out while its state is still in the cache, instead
+  // of a second walk over every peer to flush (which, with thousands of peers, was mostly
+  // cache misses). A peer waiting for room is flushed when its socket says so.
+  for (auto& [id, peer] : peers_) {
+    if (id == about) continue;
+    if (fds.empty())
+      queue(peer, about, nullptr);
+    else
+      for (const auto& fd : fds) queue(peer, about, fd);
+    if (!peer.writable_watched) flush(peer);
+  }
 }
 
 void IvshmemServer::flush(Peer& peer) {
@@ -189,21 +198,18 @@ void IvshmemServer::doom(uint16_t id, std::string reason) {
 }
 
 void IvshmemServer::reap() {
+  // Announcing a departure may doom more peers (full queues, closed sockets): on until none.
   while (!doomed_.empty()) {
-    while (!doomed_.empty()) {
-      auto [id, reason] = std::move(doomed_.back());
-      doomed_.pop_back();
-      auto peer = peers_.remove(id);
-      if (!peer) continue;
-      inputs_.erase(id);
-      if (!reason.empty())
-        log::warnf("dropping peer {}: {}", id, reason);
-      else if (config_.verbose)
-        log::infof("peer {} disconnected", id);
-      // The id is free again only now, after every remaining queue holds the departure.
-      broadcast(id, id, nullptr);
-    }
-    flush_all();
+    auto [id, reason] = std::move(doomed_.back());
+    doomed_.pop_back();
+    if (!peers_.remove(id)) continue;  // its socket and eventfds close here, before anyone hears
+    inputs_.erase(id);
+    if (!reason.empty())
+      log::warnf("dropping peer {}: {}", id, reason);
+    else if (config_.verbose)
+      log::infof("peer {} disconnected", id);
+    // The id is free again only now, after every remaining queue holds the departure.
+    announce(id, {});
   }
 }
 
@@ -243,18 +249,26 @@ void IvshmemServer::read_requests(Peer& peer) {
 }
 
 void IvshmemServer::grow_vectors(Peer& peer, unsigned wanted) {
-  while (peer.vectors.size() < wanted) {
+  size_t had = peer.vectors.size();
+  if (had >= wanted) {
+    if (config_.verbose) log::infof("peer {} now has {} vectors", peer.id, had);
+    return;
+  }
+  // All the eventfds first: a peer we cannot serve in full is dropped before anyone hears of
+  // a part of its vectors.
+  std::vector<SharedFd> added;
+  while (had + added.size() < wanted) {
     UniqueFd efd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!efd) return doom(peer.id, fmt::format("cannot create eventfd: {}", std::strerror(errno)));
-    SharedFd fd = make_shared_fd(std::move(efd));
-    peer.vectors.push_back(fd);
-    broadcast(peer.id, peer.id, fd);
-    // Its own growth is owed to it beyond any bound: it asked for it.
-    peer.outbox.raise_limit(1);
-    queue(peer, peer.id, fd);
+    added.push_back(make_shared_fd(std::move(efd)));
   }
+  peer.vectors.insert(peer.vectors.end(), added.begin(), added.end());
+  announce(peer.id, added);
+  // Its own growth is owed to it beyond any bound: it asked for it.
+  peer.outbox.raise_limit(added.size());
+  for (const auto& fd : added) queue(peer, peer.id, fd);
+  if (!peer.writable_watched) flush(peer);
   if (config_.verbose) log::infof("peer {} now has {} vectors", peer.id, peer.vectors.size());
-  flush_all();
 }
 
 void IvshmemServer::dump_status(std::FILE* out) {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -63,8 +64,9 @@ class IvshmemServer {
   void on_peer_event(uint16_t id, uint32_t revents);
   void read_requests(Peer& peer);
   void grow_vectors(Peer& peer, unsigned wanted);
-  // Queues a message for every peer but `except`; a peer over its bound is doomed.
-  void broadcast(uint16_t except, int64_t value, const SharedFd& fd);
+  // Tells every peer but `about` of its vectors `fds` (one message each), or of its departure
+  // (no fds), and flushes each; a peer over its bound is doomed.
+  void announce(uint16_t about, std::span<const SharedFd> fds);
   void queue(Peer& peer, int64_t value, const SharedFd& fd);
   void flush(Peer& peer);
   void flush_all();

@@ -12,9 +12,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "contrib/ivshmem-protocol/message.h"
 #include "util/fd.h"
@@ -42,8 +42,8 @@ class MessageQueue {
 
   FlushResult flush(int sock);
 
-  bool empty() const { return queue_.empty(); }
-  size_t size() const { return queue_.size(); }
+  bool empty() const { return head_ == queue_.size(); }
+  size_t size() const { return queue_.size() - head_; }
   size_t limit() const { return limit_; }
   uint64_t bytes_sent() const { return bytes_sent_; }
   uint64_t messages_sent() const { return messages_sent_; }
@@ -53,12 +53,15 @@ class MessageQueue {
     int64_t value;
     SharedFd fd;
   };
-  // A deque never shrinks its map of blocks: a queue that once held a long greeting (one
-  // message per other peer) would keep a map sized for it for the peer's whole life, so a
-  // drained queue that grew past this many messages starts over with a fresh deque.
-  static constexpr size_t kShrinkAbove = 256;
-  std::deque<Outgoing> queue_;
-  size_t peak_ = 0;  // most messages queued since the queue was last empty
+  // A vector consumed from `head_`: an idle peer's queue costs nothing, and one message at a
+  // time reuses the same slot, where a deque costs a 512-byte block per peer and allocates
+  // a new block every 21 messages. A drained queue keeps at most this much room, so a long
+  // greeting's room is given back; sent messages are cut off the front once they are the
+  // larger part.
+  static constexpr size_t kKeepCapacity = 16;
+  void pop_front();
+  std::vector<Outgoing> queue_;
+  size_t head_ = 0;  // queue_[0, head_) are sent
   size_t limit_;
   uint64_t bytes_sent_ = 0;
   uint64_t messages_sent_ = 0;
