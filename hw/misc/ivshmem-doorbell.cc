@@ -20,8 +20,6 @@
 
 namespace nahanni {
 
-static_assert(DoorbellSettings{}.max_peers == IvshmemServerLink::kDefaultMaxPeers);
-
 Status IvshmemDoorbell::realize_doorbell(const DoorbellSettings& s, uint16_t device_id, uint8_t revision) {
   if (!s.chardev) return Error("You must specify a 'chardev'");
   if (s.vectors == 0 || s.vectors > Msix::kMaxVectors)

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "hw/misc/ivshmem-common.h"
+#include "hw/misc/ivshmem-server-link.h"
 #include "util/fd.h"
 
 namespace nahanni {
@@ -19,7 +20,7 @@ struct DoorbellSettings {
   bool msi = true;
   bool ioeventfd = true;
   uint32_t setup_timeout_ms = 5000;
-  uint32_t max_peers = 1024;  // other peers whose eventfds the device holds (x-max-peers)
+  uint32_t max_peers = IvshmemServerLink::kDefaultMaxPeers;  // other peers whose eventfds the device holds (x-max-peers)
   // The legacy device mapped the first `size` bytes of a larger object; the new one wants equality.
   bool size_is_minimum = false;
 };
@@ -33,7 +34,7 @@ class IvshmemDoorbell : public IvshmemCommon {
   bool msi_ = true;
   bool legacy_id_ = false;
   uint32_t setup_timeout_ms_ = 5000;
-  uint32_t max_peers_ = 1024;
+  uint32_t max_peers_ = IvshmemServerLink::kDefaultMaxPeers;
 
   // Validates the settings that make no sense together, then connects and maps the memory.
   Status realize_doorbell(const DoorbellSettings& s, uint16_t device_id, uint8_t revision);
