@@ -23,6 +23,7 @@
 #include "hw/pci/pci-bus.h"
 #include "qom/type.h"
 #include "system/accel.h"
+#include "system/machine-lock.h"
 #include "system/main-loop.h"
 #include "system/memory.h"
 
@@ -141,6 +142,18 @@ class KvmTest : public ::testing::Test {
     // Drain what the vCPUs posted before the machine went.
     while (main_loop().run_once(std::chrono::milliseconds(0)) && drained_++ < 8) {
     }
+  }
+
+  // Stops the vCPUs and takes `dev` out of the machine as an unplug would; null afterwards.
+  template <typename Device>
+  void remove_device(Device*& dev) {
+    if (!dev) return;
+    MachineLockGuard locked;
+    accel_->stop();
+    dev->unrealize();
+    if (Bus* bus = dev->parent_bus()) bus->unplug(*dev);
+    (void)dev->parent()->remove_child(dev->name());
+    dev = nullptr;
   }
 
   uint8_t* ram() { return pc_->ram_host(); }

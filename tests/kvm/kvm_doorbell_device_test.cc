@@ -26,14 +26,7 @@ constexpr uint64_t kBar0 = 0xe0000000, kBar1 = 0xe0001000;
 class KvmDoorbellDeviceTest : public KvmTest {
  protected:
   void TearDown() override {
-    if (dev_) {
-      MachineLockGuard locked;
-      accel_->stop();
-      dev_->unrealize();
-      if (Bus* bus = dev_->parent_bus()) bus->unplug(*dev_);
-      (void)dev_->parent()->remove_child(dev_->name());
-      dev_ = nullptr;
-    }
+    remove_device(dev_);
     object_root().remove_child("chardevs");
     KvmTest::TearDown();
   }

@@ -101,14 +101,7 @@ class KvmPlainBarTest : public KvmTest {
     ASSERT_NE(dev_, nullptr);
   }
   void TearDown() override {
-    if (dev_) {
-      MachineLockGuard locked;
-      accel_->stop();
-      dev_->unrealize();
-      if (Bus* bus = dev_->parent_bus()) bus->unplug(*dev_);
-      (void)dev_->parent()->remove_child(dev_->name());
-      dev_ = nullptr;
-    }
+    remove_device(dev_);
     KvmTest::TearDown();
     object_root().remove_child("objects");
   }
