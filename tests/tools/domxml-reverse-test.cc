@@ -108,6 +108,18 @@ TEST(DomxmlReverse, legacy_args_give_model_ivshmem) {
             "</devices>\n");
 }
 
+// Found by the domxml fuzz target: a socket path of the default shape whose middle holds a '/'
+// is not a default path (no valid name sits there), so the device id names the shmem.
+TEST(DomxmlReverse, default_looking_path_with_a_slash_is_named_after_the_id) {
+  auto result = reverse_text("-device ivshmem-doorbell,id=bell,chardev=c\n"
+                             "-chardev socket,id=c,path=/var/lib/libvirt/shmem-a/b-sock\n");
+  ASSERT_TRUE(result) << result.error().message();
+  ASSERT_EQ(result->domain.shmems.size(), 1u);
+  EXPECT_EQ(result->domain.shmems[0].name, "bell");
+  EXPECT_EQ(result->domain.shmems[0].server->path, "/var/lib/libvirt/shmem-a/b-sock");
+  ASSERT_EQ(result->notes.size(), 1u);
+}
+
 TEST(DomxmlReverse, legacy_memdev_maps_to_ivshmem_plain_with_a_note) {
   auto result = reverse_text("-object memory-backend-file,id=m,mem-path=/dev/shm/x,size=1M,share=on "
                              "-device ivshmem,id=d,memdev=m");

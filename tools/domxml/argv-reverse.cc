@@ -175,10 +175,14 @@ Status Reverser::map_server(const OptionArg& device, const std::string& chardev,
   def.server = ShmemServer{.path = *path};
 
   // The doorbell command line does not carry the shmem name; only libvirt's default socket
-  // path spells it out. Otherwise the device id stands in for it.
+  // path spells it out (if what sits in the name's place could be a name: a path such as
+  // /var/lib/libvirt/shmem-a/b-sock is not a default one). Otherwise the device id stands in.
   const std::string_view head = "/var/lib/libvirt/shmem-", tail = "-sock";
-  if (path->size() > head.size() + tail.size() && path->starts_with(head) && path->ends_with(tail)) {
-    def.name = path->substr(head.size(), path->size() - head.size() - tail.size());
+  std::string_view middle;
+  if (path->size() > head.size() + tail.size() && path->starts_with(head) && path->ends_with(tail))
+    middle = std::string_view(*path).substr(head.size(), path->size() - head.size() - tail.size());
+  if (is_valid_shmem_name(middle)) {
+    def.name = std::string(middle);
   } else if (def.alias) {
     def.name = *def.alias;
     result_.notes.push_back(fmt::format(
