@@ -338,7 +338,7 @@ int main(int argc, char** argv) {
     append(client, client_round_trips(paths, per_round));
     append(qtest, qtest_round_trips(paths, per_round));
   }
-  // KVM: three 200-round pingpong runs each for nahanni and QEMU, alternately; each run is timed
+  // KVM: five 200-round pingpong runs each for nahanni and QEMU, alternately; each run is timed
   // from both guests' sync line to both "done" lines (kvm_pingpong_run), so boot and exit are left out.
   std::vector<double> kvm, kvm_qemu, first_serial, first_serial_qemu, rss, rss_qemu;
   std::string kvm_note;

@@ -106,5 +106,20 @@ TEST(DomxmlRoundTrip, a_whole_domain_round_trips_in_order) {
   }
 }
 
+// Found by the domxml fuzz target: a name holding a newline (here from character references)
+// was written raw, and a reader turns a raw newline in an attribute into a space.
+TEST(DomxmlRoundTrip, whitespace_in_a_name_is_written_as_character_references) {
+  auto parsed = parse_domain_xml("<devices><shmem name='a&#9;b&#10;c&#13;d'><model type='ivshmem-plain'/></shmem></devices>",
+                                 "test.xml");
+  ASSERT_TRUE(parsed) << parsed.error().message();
+  ASSERT_EQ(parsed->shmems.size(), 1u);
+  EXPECT_EQ(parsed->shmems[0].name, "a\tb\nc\rd");
+  std::string printed = format_devices_xml(parsed->shmems);
+  EXPECT_NE(printed.find("name='a&#9;b&#10;c&#13;d'"), std::string::npos) << printed;
+  auto again = parse_domain_xml(printed, "printed.xml");
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again->shmems, parsed->shmems);
+}
+
 }  // namespace
 }  // namespace nahanni::domxml::testing

@@ -14,6 +14,11 @@ std::string escape_attribute(std::string_view value) {
       case '>': out += "&gt;"; break;
       case '\'': out += "&apos;"; break;
       case '"': out += "&quot;"; break;
+      // A reader normalizes a literal tab, newline or carriage return in an attribute to a
+      // space; as character references they survive (libvirt's writer escapes them so too).
+      case '\t': out += "&#9;"; break;
+      case '\n': out += "&#10;"; break;
+      case '\r': out += "&#13;"; break;
       default: out += c;
     }
   }
