@@ -98,7 +98,9 @@ for t in "${targets[@]}"; do
   if [ "$status" != 0 ] || [ -n "$findings" ]; then result="FINDING (exit $status)"; found=1; fi
   printf '%-10s %12s %8s %8s %14s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$result"
   if [ "$result" != ok ]; then
-    grep -E 'invariant failed|ERROR: |SUMMARY: ' "$log" | head -5 | sed 's/^/    /'
+    # A log with none of these lines (a finding left by an earlier run in this one's time) is
+    # no reason to stop the summary.
+    { grep -E 'invariant failed|ERROR: |SUMMARY: ' "$log" || true; } | head -5 | sed 's/^/    /'
     for f in $findings; do echo "    reproduce: $build/tests/fuzz/fuzz-$t $f"; done
     echo "    log: $log"
   fi
