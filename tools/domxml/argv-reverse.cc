@@ -181,7 +181,7 @@ Status Reverser::map_server(const OptionArg& device, const std::string& chardev,
   std::string_view middle;
   if (path->size() > head.size() + tail.size() && path->starts_with(head) && path->ends_with(tail))
     middle = std::string_view(*path).substr(head.size(), path->size() - head.size() - tail.size());
-  if (is_valid_shmem_name(middle)) {
+  if (validate_shmem_name(middle).ok()) {
     def.name = std::string(middle);
   } else if (def.alias) {
     def.name = *def.alias;

@@ -20,10 +20,6 @@ std::string default_server_path(std::string_view name) {
   return fmt::format("/var/lib/libvirt/shmem-{}-sock", name);
 }
 
-bool is_valid_shmem_name(std::string_view name) {
-  return !name.empty() && name.find('/') == std::string_view::npos && name != "." && name != "..";
-}
-
 std::string plain_mem_path(std::string_view name) { return fmt::format("/dev/shm/{}", name); }
 
 }  // namespace nahanni::domxml

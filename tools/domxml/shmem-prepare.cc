@@ -36,14 +36,6 @@ Status apply_post_parse(ShmemDef& def) {
   return {};
 }
 
-// virDomainShmemDefValidate: the name becomes a file name under /dev/shm.
-Status validate_name(const ShmemDef& def) {
-  if (def.name.empty()) return unsupported("shmem name cannot be empty");
-  if (def.name.find('/') != std::string::npos) return unsupported("shmem name cannot include '/' character");
-  if (def.name == ".") return unsupported("shmem name cannot be equal to '.'");
-  if (def.name == "..") return unsupported("shmem name cannot be equal to '..'");
-  return {};
-}
 
 // qemuBuildShmemCommandLine's checks, in its order.
 Status validate_for_command_line(const ShmemDef& def) {
@@ -60,9 +52,17 @@ Status validate_for_command_line(const ShmemDef& def) {
 
 }  // namespace
 
+Status validate_shmem_name(std::string_view name) {
+  if (name.empty()) return unsupported("shmem name cannot be empty");
+  if (name.find('/') != std::string_view::npos) return unsupported("shmem name cannot include '/' character");
+  if (name == ".") return unsupported("shmem name cannot be equal to '.'");
+  if (name == "..") return unsupported("shmem name cannot be equal to '..'");
+  return {};
+}
+
 Status prepare_shmem(ShmemDef& def, std::vector<std::string>& notes, const PrepareOptions& options) {
   NN_TRY(apply_post_parse(def));
-  NN_TRY(validate_name(def));
+  NN_TRY(validate_shmem_name(def.name));
   if (def.model == ShmemModel::Ivshmem) {
     if (!options.allow_legacy_ivshmem) return unsupported("ivshmem device is no longer supported");
     notes.push_back(fmt::format(

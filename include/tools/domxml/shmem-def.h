@@ -71,8 +71,6 @@ struct DomainShmems {
 
 // The socket libvirt connects to when <server/> gives no path.
 std::string default_server_path(std::string_view name);
-// Whether libvirt accepts NAME as a shmem name (it becomes a file name under /dev/shm).
-bool is_valid_shmem_name(std::string_view name);
 // The /dev/shm file an ivshmem-plain device maps.
 std::string plain_mem_path(std::string_view name);
 

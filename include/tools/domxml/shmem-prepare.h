@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tools/domxml/shmem-def.h"
@@ -22,6 +23,10 @@ struct PrepareOptions {
 // `notes` receives deprecation and "ignored" remarks for stderr.
 Status prepare_shmem(ShmemDef& def, std::vector<std::string>& notes,
                      const PrepareOptions& options = {});
+
+// virDomainShmemDefValidate's rule for a name, with libvirt's messages: it becomes a file name
+// under /dev/shm.
+Status validate_shmem_name(std::string_view name);
 
 // prepare_shmem for each, then aliases (shmem<index>) and PCI addresses.
 Status prepare_shmems(DomainShmems& domain, std::vector<std::string>& notes,
